@@ -1,0 +1,143 @@
+"""The surveillance engine: one record, one rule book, one as-of date -> one evaluation.
+
+Pure: no clock, no database, no I/O. The same inputs always give the same evaluation.
+
+>>> from netflow.guidelines import load_rulebook
+>>> ev = evaluate({"patient_id": "X1", "birth_date": "1960-06-15", "care_team": "gi",
+...                "primary_site": "pancreas", "grade": 2, "ki67_percent": 4, "tumor_size_mm": 25,
+...                "nodes_positive": 2, "margin": "R0", "resection_date": "2022-03-15",
+...                "imaging": [{"date": "2025-11-20", "modality": "CT"}]},
+...               date(2026, 12, 1), load_rulebook())
+>>> ev.status, ev.days_overdue
+('overdue', 165)
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from netflow.domain import explain
+from netflow.domain.dates import add_months, age_on
+from netflow.domain.evaluation import Evaluation
+from netflow.domain.record import INACTIVE_STATUSES, PatientRecord, parse_record
+from netflow.domain.risk import QUALIFYING_MODALITIES, assess_risk, data_issues, review_reasons
+from netflow.domain.rules import RuleBook, RuleSet
+
+__all__ = ["evaluate", "evaluate_record", "last_qualifying_scan"]
+
+
+def evaluate(raw: object, as_of: date, book: RuleBook, default_guideline: str | None = None) -> Evaluation:
+    """Validate a raw record and evaluate it.
+
+    The guideline is the record's own, else `default_guideline` (the care team's), else the
+    rule book's default.
+    """
+    record, errors = parse_record(raw, book.ids)
+    if record is None:
+        patient_id = raw.get("patient_id") if isinstance(raw, dict) else None
+        return Evaluation(
+            patient_id=patient_id,
+            as_of=as_of,
+            status="invalid",
+            errors=tuple(errors),
+            explanation=explain.invalid(errors),
+        )
+    guideline = record.guideline or default_guideline or book.default
+    return evaluate_record(record, as_of, book[guideline])
+
+
+def last_qualifying_scan(record: PatientRecord, as_of: date) -> date | None:
+    """L: the latest CT or MRI strictly after the resection and on or before as_of."""
+    anchor = record.resection_date
+    latest = None
+    for scan in record.imaging:
+        if scan.modality in QUALIFYING_MODALITIES and anchor < scan.date <= as_of:
+            if latest is None or scan.date > latest:
+                latest = scan.date
+    return latest
+
+
+def _is_inactive(record: PatientRecord, as_of: date) -> bool:
+    if record.resection_date > as_of:
+        return True
+    return record.status in INACTIVE_STATUSES and (
+        record.status_date is None or record.status_date <= as_of
+    )
+
+
+def evaluate_record(record: PatientRecord, as_of: date, rules: RuleSet) -> Evaluation:
+    """Evaluate a validated record under one rule set (spec sections 4 to 6)."""
+    risk = assess_risk(record)
+    issues = data_issues(record, as_of)
+    last_scan = last_qualifying_scan(record, as_of)
+    common = dict(
+        patient_id=record.patient_id,
+        as_of=as_of,
+        guideline=rules.id,
+        risk_tier=risk.tier,
+        risk_reasons=risk.reasons,
+        last_scan=last_scan,
+        data_issues=issues,
+        care_team=record.care_team,
+    )
+    if _is_inactive(record, as_of):
+        return Evaluation(status="inactive", explanation=explain.inactive(record, as_of), **common)
+    review = review_reasons(record)
+    if review:
+        return Evaluation(
+            status="needs_review",
+            review_reasons=review,
+            explanation=explain.needs_review(record, review, rules),
+            **common,
+        )
+    rule = rules.rule_for(record.primary_site, risk.tier)
+    if rule.is_not_indicated(record.primary_site, record.tumor_size_mm):
+        return Evaluation(
+            status="not_indicated",
+            rule_id=rule.id,
+            explanation=explain.not_indicated(record, risk, rules),
+            **common,
+        )
+    anchor = record.resection_date
+    interval = rule.interval_after(anchor, last_scan)
+    start = last_scan or anchor
+    window_open = add_months(start, interval.min_months)
+    window_close = add_months(start, interval.max_months)
+    window = dict(
+        rule_id=rule.id,
+        window_open=window_open,
+        window_close=window_close,
+        interval_months=(interval.min_months, interval.max_months),
+    )
+    horizon_end = add_months(anchor, rules.horizon_months)
+    if window_open > horizon_end:
+        return Evaluation(
+            status="completed",
+            explanation=explain.completed(record, risk, rules, horizon_end, window_open),
+            **window,
+            **common,
+        )
+    overdue_from = window_close + timedelta(days=rules.grace_days)
+    if as_of < window_open - timedelta(days=rules.lead_days):
+        status = "not_due"
+    elif as_of < window_open:
+        status = "due_soon"
+    elif as_of <= overdue_from:
+        status = "due"
+    else:
+        status = "overdue"
+    days_overdue = (as_of - overdue_from).days if status == "overdue" else 0
+    escalation = 0 if status != "overdue" else 2 if days_overdue >= rules.escalation_days else 1
+    modality = "MRI" if age_on(record.birth_date, window_open) < rules.mri_below_age else "CT_or_MRI"
+    return Evaluation(
+        status=status,
+        days_overdue=days_overdue,
+        escalation_level=escalation,
+        recommended_modality=modality,
+        explanation=explain.window(
+            record, risk, rules, rule, interval, last_scan, status,
+            window_open, window_close, days_overdue, as_of,
+        ),
+        **window,
+        **common,
+    )

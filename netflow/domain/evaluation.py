@@ -1,0 +1,71 @@
+"""The evaluation of one patient on one date (spec section 7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from netflow.domain.record import FieldError
+
+__all__ = ["STATUSES", "WINDOW_STATUSES", "Evaluation"]
+
+STATUSES = (
+    "invalid", "inactive", "needs_review", "not_indicated", "completed",
+    "not_due", "due_soon", "due", "overdue",
+)
+WINDOW_STATUSES = ("not_due", "due_soon", "due", "overdue")
+
+
+def _iso(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Where one patient stands on `as_of`, and why.
+
+    `to_dict()` gives the spec's output object, field for field and in the spec's order.
+    `review_reasons` and `care_team` ride along for the reminders; they are not output fields.
+    """
+
+    patient_id: Any
+    as_of: date
+    status: str
+    guideline: str | None = None
+    rule_id: str | None = None
+    risk_tier: str | None = None
+    risk_reasons: tuple[str, ...] = ()
+    last_scan: date | None = None
+    window_open: date | None = None
+    window_close: date | None = None
+    interval_months: tuple[int, int] | None = None
+    days_overdue: int = 0
+    escalation_level: int = 0
+    recommended_modality: str | None = None
+    data_issues: tuple[str, ...] = ()
+    errors: tuple[FieldError, ...] = ()
+    explanation: str = ""
+    review_reasons: tuple[str, ...] = ()
+    care_team: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "patient_id": self.patient_id,
+            "as_of": self.as_of.isoformat(),
+            "guideline": self.guideline,
+            "rule_id": self.rule_id,
+            "status": self.status,
+            "risk_tier": self.risk_tier,
+            "risk_reasons": list(self.risk_reasons),
+            "last_scan": _iso(self.last_scan),
+            "window_open": _iso(self.window_open),
+            "window_close": _iso(self.window_close),
+            "interval_months": None if self.interval_months is None else list(self.interval_months),
+            "days_overdue": self.days_overdue,
+            "escalation_level": self.escalation_level,
+            "recommended_modality": self.recommended_modality,
+            "data_issues": list(self.data_issues),
+            "errors": [e.to_dict() for e in self.errors],
+            "explanation": self.explanation,
+        }

@@ -1,0 +1,156 @@
+"""Plain-language explanations a nurse navigator can act on: why this status, from which scan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from netflow.domain.record import FieldError, PatientRecord
+from netflow.domain.risk import RiskAssessment
+from netflow.domain.rules import Interval, Rule, RuleSet
+
+__all__ = ["SITE_NAMES", "REASON_WORDS", "REVIEW_WORDS", "risk_words", "invalid", "inactive",
+           "needs_review", "not_indicated", "completed", "window"]
+
+SITE_NAMES = {
+    "pancreas": "Pancreatic NET",
+    "small_intestine": "Small-intestine NET",
+    "appendix": "Appendiceal NET",
+    "rectum": "Rectal NET",
+    "colon": "Colonic NET",
+    "stomach": "Gastric NET",
+    "duodenum": "Duodenal NET",
+    "other": "NET of another primary site",
+}
+REASON_WORDS = {
+    "nodes_positive": "positive nodes",
+    "ki67_gt_5": "Ki-67 above 5%",
+    "grade_3": "grade 3",
+    "margin_r1": "R1 margin",
+    "nodes_unknown": "nodal status unknown",
+    "ki67_unknown": "Ki-67 not recorded",
+}
+REVIEW_WORDS = {
+    "nec": "poorly differentiated (neuroendocrine carcinoma)",
+    "hereditary_syndrome": "hereditary syndrome",
+    "margin_r2": "R2 resection (residual disease)",
+    "site_other": "primary site outside the rule sets",
+}
+STATUS_WORDS = {
+    "recurrence": "recurrence",
+    "deceased": "deceased",
+    "opted_out": "opted out of surveillance",
+    "transferred": "care transferred",
+}
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def risk_words(record: PatientRecord, risk: RiskAssessment) -> str:
+    """'high risk (2 positive nodes, Ki-67 12%)', 'standard risk', 'low risk'."""
+    if risk.tier != "high":
+        return f"{risk.tier} risk"
+    words = []
+    for reason in risk.reasons:
+        if reason == "nodes_positive":
+            n = record.nodes_positive
+            words.append(f"{n} positive node{'s' if n != 1 else ''}")
+        elif reason == "ki67_gt_5" and record.ki67_percent is not None:
+            words.append(f"Ki-67 {_num(record.ki67_percent)}%")
+        else:
+            words.append(REASON_WORDS[reason])
+    return f"high risk ({', '.join(words)})"
+
+
+def _lead(record: PatientRecord, risk: RiskAssessment) -> str:
+    name = SITE_NAMES[record.primary_site]
+    if record.hereditary_syndrome:
+        name = f"{name} ({record.hereditary_syndrome})"
+    return f"{name}, {risk_words(record, risk)}"
+
+
+def invalid(errors: Sequence[FieldError]) -> str:
+    problems = "; ".join(f"{e.field} {e.message}" for e in errors)
+    return f"This record cannot be evaluated until it is corrected: {problems}."
+
+
+def inactive(record: PatientRecord, as_of: date) -> str:
+    if record.resection_date > as_of:
+        return (f"No reminders yet: the resection on {record.resection_date} is after "
+                f"{as_of}, so surveillance has not started.")
+    since = f" since {record.status_date}" if record.status_date else ""
+    return (f"No reminders: the patient's status is {STATUS_WORDS[record.status]}{since}, "
+            "so routine surveillance imaging is not tracked.")
+
+
+def needs_review(record: PatientRecord, reasons: Sequence[str], rules: RuleSet) -> str:
+    why = "; ".join(REVIEW_WORDS[r] for r in reasons)
+    return (f"{SITE_NAMES[record.primary_site]} needs clinician review ({why}): this is outside "
+            f"the {rules.short_name} surveillance rules, so a clinician should set the follow-up plan.")
+
+
+def not_indicated(record: PatientRecord, risk: RiskAssessment, rules: RuleSet) -> str:
+    size = _num(record.tumor_size_mm) if record.tumor_size_mm is not None else "?"
+    return (f"{SITE_NAMES[record.primary_site]}, low risk (grade 1, node negative, {size} mm, R0): "
+            f"{rules.short_name} plans no routine surveillance imaging after resection; "
+            "a clinician should confirm.")
+
+
+def completed(
+    record: PatientRecord, risk: RiskAssessment, rules: RuleSet, horizon_end: date, next_open: date
+) -> str:
+    years = rules.horizon_months // 12 if rules.horizon_months % 12 == 0 else None
+    course = f"{years}-year" if years else f"{rules.horizon_months}-month"
+    return (f"{_lead(record, risk)}: the {course} surveillance course after the resection on "
+            f"{record.resection_date} ended on {horizon_end}; the next window would only open "
+            f"on {next_open}, so no further routine imaging is scheduled.")
+
+
+def _schedule(rules: RuleSet, rule: Rule, interval: Interval, last_scan: date | None) -> str:
+    if last_scan is None:
+        return (f"{rules.short_name} asks for the first scan {interval.describe()} "
+                "after the resection")
+    return f"{rules.short_name} asks for imaging every {interval.describe()}"
+
+
+def _span(window_open: date, window_close: date) -> str:
+    if window_open == window_close:
+        return f"on {window_open}"
+    return f"between {window_open} and {window_close}"
+
+
+def window(
+    record: PatientRecord,
+    risk: RiskAssessment,
+    rules: RuleSet,
+    rule: Rule,
+    interval: Interval,
+    last_scan: date | None,
+    status: str,
+    window_open: date,
+    window_close: date,
+    days_overdue: int,
+    as_of: date,
+) -> str:
+    """'Pancreatic NET, high risk (2 positive nodes): NCCN asks for imaging every 6 months;
+    last CT 2025-11-20, so the next was due on 2026-05-20; now 165 days overdue.'"""
+    if last_scan is None:
+        basis = f"no CT or MRI since the resection on {record.resection_date}"
+    else:
+        modality = next(s.modality for s in record.imaging if s.date == last_scan
+                        and s.modality in ("CT", "MRI"))
+        basis = f"last {modality} {last_scan}"
+    span = _span(window_open, window_close)
+    if status == "not_due":
+        tail = f"so the next is due {span}"
+    elif status == "due_soon":
+        days = (window_open - as_of).days
+        tail = f"so the next is due {span}; the window opens in {days} day{'s' if days != 1 else ''}"
+    elif status == "due":
+        tail = f"so the next is due now ({span})"
+    else:
+        tail = (f"so the next was due {span}; now {days_overdue} day{'s' if days_overdue != 1 else ''} "
+                f"overdue, past the {rules.grace_days}-day grace period")
+    return f"{_lead(record, risk)}: {_schedule(rules, rule, interval, last_scan)}; {basis}, {tail}."

@@ -1,0 +1,270 @@
+"""The patient record (spec section 1) and its validation.
+
+`parse_record` turns one raw mapping (a JSON object, a CSV row made into one) into a
+`PatientRecord`, or into the list of every problem found, one `FieldError` per problem,
+each naming the field. It never raises on bad input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from netflow.domain.dates import parse_iso_date
+
+__all__ = [
+    "PRIMARY_SITES",
+    "MODALITIES",
+    "PATIENT_STATUSES",
+    "INACTIVE_STATUSES",
+    "RECORD_FIELDS",
+    "FieldError",
+    "Scan",
+    "PatientRecord",
+    "parse_record",
+]
+
+PRIMARY_SITES = (
+    "pancreas", "small_intestine", "appendix", "rectum", "colon", "stomach", "duodenum", "other",
+)
+DIFFERENTIATIONS = ("well", "poor")
+GRADES = (1, 2, 3)
+MARGINS = ("R0", "R1", "R2")
+HEREDITARY_SYNDROMES = ("MEN1", "VHL", "NF1", "TSC")
+MODALITIES = ("CT", "MRI", "SSTR_PET", "FDG_PET", "US", "EUS", "other")
+PATIENT_STATUSES = ("active", "recurrence", "deceased", "opted_out", "transferred")
+INACTIVE_STATUSES = frozenset(("recurrence", "deceased", "opted_out", "transferred"))
+RECORD_FIELDS = (
+    "patient_id", "name", "birth_date", "care_team", "primary_site", "differentiation",
+    "grade", "ki67_percent", "tumor_size_mm", "nodes_positive", "nodes_examined", "margin",
+    "hereditary_syndrome", "resection_date", "imaging", "status", "status_date", "guideline",
+)
+MAX_ID_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field of a record."""
+
+    field: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """One imaging study: when, and which modality."""
+
+    date: date
+    modality: str
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """A validated patient: one index tumour, its resection, and the imaging since."""
+
+    patient_id: str
+    birth_date: date
+    care_team: str
+    primary_site: str
+    resection_date: date
+    name: str | None = None
+    differentiation: str = "well"
+    grade: int | None = None
+    ki67_percent: float | None = None
+    tumor_size_mm: float | None = None
+    nodes_positive: int | None = None
+    nodes_examined: int | None = None
+    margin: str | None = None
+    hereditary_syndrome: str | None = None
+    imaging: tuple[Scan, ...] = ()
+    status: str = "active"
+    status_date: date | None = None
+    guideline: str | None = None
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_number(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Checker:
+    """Collects one error per problem while reading fields."""
+
+    def __init__(self, raw: Mapping[str, object]) -> None:
+        self.raw = raw
+        self.errors: list[FieldError] = []
+
+    def fail(self, field: str, message: str) -> None:
+        self.errors.append(FieldError(field, message))
+
+    def present(self, field: str, required: bool) -> bool:
+        value = self.raw.get(field)
+        if value is None or value == "":
+            if required:
+                self.fail(field, "is required")
+            return False
+        return True
+
+    def text(self, field: str, required: bool = False) -> str | None:
+        if not self.present(field, required):
+            return None
+        value = self.raw[field]
+        if not isinstance(value, str):
+            self.fail(field, f"must be a string, got {_describe(value)}")
+            return None
+        return value
+
+    def key(self, field: str) -> str | None:
+        """A required identifier: 1-64 characters, no surrounding spaces."""
+        value = self.text(field, required=True)
+        if value is not None and (value.strip() != value or len(value) > MAX_ID_LENGTH):
+            self.fail(field, f"must be 1-{MAX_ID_LENGTH} characters without surrounding spaces")
+            return None
+        return value
+
+    def day(self, field: str, required: bool = False) -> date | None:
+        if not self.present(field, required):
+            return None
+        value = self.raw[field]
+        parsed = parse_iso_date(value)
+        if parsed is None:
+            self.fail(field, f"must be an ISO date YYYY-MM-DD, got {_describe(value)}")
+        return parsed
+
+    def choice(self, field: str, allowed: Collection[object], required: bool = False) -> object:
+        if not self.present(field, required):
+            return None
+        value = self.raw[field]
+        if isinstance(value, (bool, float)) or value not in allowed:
+            options = ", ".join(str(a) for a in allowed)
+            self.fail(field, f"must be one of {options}; got {_describe(value)}")
+            return None
+        return value
+
+    def number(self, field: str, low: float, high: float | None, low_inclusive: bool) -> float | None:
+        if not self.present(field, False):
+            return None
+        value = self.raw[field]
+        if not _is_number(value):
+            self.fail(field, f"must be a number, got {_describe(value)}")
+            return None
+        assert isinstance(value, (int, float))
+        too_low = value < low if low_inclusive else value <= low
+        if too_low or (high is not None and value > high):
+            bounds = f"between {low:g} and {high:g}" if high is not None else f"greater than {low:g}"
+            self.fail(field, f"must be {bounds}, got {value:g}")
+            return None
+        return float(value)
+
+    def count(self, field: str) -> int | None:
+        if not self.present(field, False):
+            return None
+        value = self.raw[field]
+        if not _is_int(value):
+            self.fail(field, f"must be a whole number, got {_describe(value)}")
+            return None
+        assert isinstance(value, int)
+        if value < 0:
+            self.fail(field, f"must not be negative, got {value}")
+            return None
+        return value
+
+    def imaging(self) -> tuple[Scan, ...]:
+        if not self.present("imaging", False):
+            return ()
+        entries = self.raw["imaging"]
+        if not isinstance(entries, list):
+            self.fail("imaging", f"must be a list of {{date, modality}} entries, got {_describe(entries)}")
+            return ()
+        scans: list[Scan] = []
+        for number, entry in enumerate(entries, start=1):
+            if not isinstance(entry, Mapping):
+                self.fail("imaging", f"entry {number} must be an object with date and modality")
+                continue
+            when = parse_iso_date(entry.get("date"))
+            if when is None:
+                self.fail("imaging", f"entry {number}: date must be an ISO date YYYY-MM-DD, "
+                                     f"got {_describe(entry.get('date'))}")
+            modality = entry.get("modality")
+            if isinstance(modality, bool) or modality not in MODALITIES:
+                self.fail("imaging", f"entry {number}: modality must be one of "
+                                     f"{', '.join(MODALITIES)}; got {_describe(modality)}")
+                modality = None
+            if when is not None and isinstance(modality, str):
+                scans.append(Scan(when, modality))
+        return tuple(scans)
+
+
+def parse_record(
+    raw: object, guidelines: Collection[str] = ("nccn", "consensus2018")
+) -> tuple[PatientRecord | None, list[FieldError]]:
+    """Validate one raw record: the record and no errors, or None and every error found.
+
+    `guidelines` are the rule set ids this installation knows (a record may name one).
+    """
+    if not isinstance(raw, Mapping):
+        return None, [FieldError("record", f"must be a JSON object, got {type(raw).__name__}")]
+    c = _Checker(raw)
+    patient_id = c.key("patient_id")
+    name = c.text("name")
+    birth_date = c.day("birth_date", required=True)
+    care_team = c.key("care_team")
+    primary_site = c.choice("primary_site", PRIMARY_SITES, required=True)
+    differentiation = c.choice("differentiation", DIFFERENTIATIONS) or "well"
+    grade = c.choice("grade", GRADES)
+    ki67 = c.number("ki67_percent", 0, 100, low_inclusive=True)
+    size = c.number("tumor_size_mm", 0, None, low_inclusive=False)
+    nodes_positive = c.count("nodes_positive")
+    nodes_examined = c.count("nodes_examined")
+    margin = c.choice("margin", MARGINS)
+    syndrome = c.choice("hereditary_syndrome", HEREDITARY_SYNDROMES)
+    resection_date = c.day("resection_date", required=True)
+    imaging = c.imaging()
+    status = c.choice("status", PATIENT_STATUSES) or "active"
+    status_date = c.day("status_date")
+    guideline = c.choice("guideline", tuple(guidelines))
+    if nodes_positive is not None and nodes_examined is not None and nodes_positive > nodes_examined:
+        c.fail("nodes_positive", f"cannot exceed nodes_examined ({nodes_positive} > {nodes_examined})")
+    if birth_date is not None and resection_date is not None and birth_date > resection_date:
+        c.fail("birth_date", "is after resection_date")
+    if c.errors:
+        return None, c.errors
+    assert patient_id is not None and care_team is not None
+    assert birth_date is not None and resection_date is not None
+    return PatientRecord(
+        patient_id=patient_id,
+        name=name,
+        birth_date=birth_date,
+        care_team=care_team,
+        primary_site=str(primary_site),
+        differentiation=str(differentiation),
+        grade=grade if isinstance(grade, int) else None,
+        ki67_percent=ki67,
+        tumor_size_mm=size,
+        nodes_positive=nodes_positive,
+        nodes_examined=nodes_examined,
+        margin=margin if isinstance(margin, str) else None,
+        hereditary_syndrome=syndrome if isinstance(syndrome, str) else None,
+        resection_date=resection_date,
+        imaging=imaging,
+        status=str(status),
+        status_date=status_date,
+        guideline=guideline if isinstance(guideline, str) else None,
+    ), []
