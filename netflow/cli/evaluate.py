@@ -17,7 +17,7 @@ from netflow.domain.explain import invalid
 from netflow.domain.record import FieldError
 from netflow.domain.rules import RuleBook
 
-__all__ = ["register", "evaluate_lines"]
+__all__ = ["evaluate_lines", "register"]
 
 
 def register(sub: Any) -> None:

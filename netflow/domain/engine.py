@@ -15,6 +15,7 @@ Pure: no clock, no database, no I/O. The same inputs always give the same evalua
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from netflow.domain import explain
 from netflow.domain.dates import add_months, age_on
@@ -51,9 +52,9 @@ def last_qualifying_scan(record: PatientRecord, as_of: date) -> date | None:
     anchor = record.resection_date
     latest = None
     for scan in record.imaging:
-        if scan.modality in QUALIFYING_MODALITIES and anchor < scan.date <= as_of:
-            if latest is None or scan.date > latest:
-                latest = scan.date
+        if (scan.modality in QUALIFYING_MODALITIES and anchor < scan.date <= as_of
+                and (latest is None or scan.date > latest)):
+            latest = scan.date
     return latest
 
 
@@ -70,7 +71,7 @@ def evaluate_record(record: PatientRecord, as_of: date, rules: RuleSet) -> Evalu
     risk = assess_risk(record)
     issues = data_issues(record, as_of)
     last_scan = last_qualifying_scan(record, as_of)
-    common = dict(
+    common: dict[str, Any] = dict(
         patient_id=record.patient_id,
         as_of=as_of,
         guideline=rules.id,
@@ -103,7 +104,7 @@ def evaluate_record(record: PatientRecord, as_of: date, rules: RuleSet) -> Evalu
     start = last_scan or anchor
     window_open = add_months(start, interval.min_months)
     window_close = add_months(start, interval.max_months)
-    window = dict(
+    window: dict[str, Any] = dict(
         rule_id=rule.id,
         window_open=window_open,
         window_close=window_close,

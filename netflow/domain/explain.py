@@ -9,8 +9,18 @@ from netflow.domain.record import FieldError, PatientRecord
 from netflow.domain.risk import RiskAssessment
 from netflow.domain.rules import Interval, Rule, RuleSet
 
-__all__ = ["SITE_NAMES", "REASON_WORDS", "REVIEW_WORDS", "risk_words", "invalid", "inactive",
-           "needs_review", "not_indicated", "completed", "window"]
+__all__ = [
+    "REASON_WORDS",
+    "REVIEW_WORDS",
+    "SITE_NAMES",
+    "completed",
+    "inactive",
+    "invalid",
+    "needs_review",
+    "not_indicated",
+    "risk_words",
+    "window",
+]
 
 SITE_NAMES = {
     "pancreas": "Pancreatic NET",
@@ -87,7 +97,7 @@ def inactive(record: PatientRecord, as_of: date) -> str:
 
 def needs_review(record: PatientRecord, reasons: Sequence[str], rules: RuleSet) -> str:
     why = "; ".join(REVIEW_WORDS[r] for r in reasons)
-    return (f"{SITE_NAMES[record.primary_site]} needs clinician review ({why}): this is outside "
+    return (f"{SITE_NAMES[record.primary_site]} needs clinician review - {why}: this is outside "
             f"the {rules.short_name} surveillance rules, so a clinician should set the follow-up plan.")
 
 
@@ -113,6 +123,10 @@ def _schedule(rules: RuleSet, rule: Rule, interval: Interval, last_scan: date | 
         return (f"{rules.short_name} asks for the first scan {interval.describe()} "
                 "after the resection")
     return f"{rules.short_name} asks for imaging every {interval.describe()}"
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
 
 
 def _span(window_open: date, window_close: date) -> str:
@@ -143,14 +157,15 @@ def window(
                         and s.modality in ("CT", "MRI"))
         basis = f"last {modality} {last_scan}"
     span = _span(window_open, window_close)
+    scan = "first scan" if last_scan is None else "next scan"
     if status == "not_due":
-        tail = f"so the next is due {span}"
+        tail = f"so the {scan} is due {span}"
     elif status == "due_soon":
         days = (window_open - as_of).days
-        tail = f"so the next is due {span}; the window opens in {days} day{'s' if days != 1 else ''}"
+        tail = f"so the {scan} is due {span}; the window opens in {_days(days)}"
     elif status == "due":
-        tail = f"so the next is due now ({span})"
+        tail = f"so the {scan} is due now ({span})"
     else:
-        tail = (f"so the next was due {span}; now {days_overdue} day{'s' if days_overdue != 1 else ''} "
-                f"overdue, past the {rules.grace_days}-day grace period")
+        tail = (f"so the {scan} was due {span}; now {_days(days_overdue)} overdue, "
+                f"past the {rules.grace_days}-day grace period")
     return f"{_lead(record, risk)}: {_schedule(rules, rule, interval, last_scan)}; {basis}, {tail}."

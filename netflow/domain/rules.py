@@ -8,7 +8,7 @@ from datetime import date
 
 from netflow.domain.dates import add_months
 
-__all__ = ["TIERS", "Interval", "Phase", "NotIndicatedWhen", "Rule", "RuleSet", "RuleBook"]
+__all__ = ["TIERS", "Interval", "NotIndicatedWhen", "Phase", "Rule", "RuleBook", "RuleSet"]
 
 TIERS = ("high", "standard", "low")
 

@@ -12,7 +12,7 @@ import yaml
 from netflow.domain.record import PRIMARY_SITES
 from netflow.domain.rules import TIERS, Interval, NotIndicatedWhen, Phase, Rule, RuleBook, RuleSet
 
-__all__ = ["RuleSetError", "BUILTIN_DIR", "load_ruleset", "load_rulebook", "builtin_files"]
+__all__ = ["BUILTIN_DIR", "RuleSetError", "builtin_files", "load_rulebook", "load_ruleset"]
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 RULESET_KEYS = {"id", "title", "short_name", "version", "sources", "settings", "site_groups", "rules"}
@@ -251,7 +251,7 @@ def _parse_rule(r: _Reader, index: int, raw: Any, set_id: str, group_sites: Mapp
     choice = raw.get("project_choice")
     if choice is not None and not (isinstance(choice, str) and choice.strip()):
         r.fail(where, "project_choice must be a sentence", "explain the choice in words, or remove it")
-    not_indicated = r.not_indicated(where, raw.get("not_indicated"), group_sites[group])
+    not_indicated = r.not_indicated(where, raw.get("not_indicated"), group_sites[str(group)])
     always = raw.get("not_indicated") == "always"
     first = then = None
     if not always or "first_scan" in raw or "then" in raw:
