@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ConfigError", "Settings", "PROJECT_ROOT"]
+__all__ = ["PROJECT_ROOT", "ConfigError", "Settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PHI_LEVELS = ("minimal", "full")

@@ -11,7 +11,7 @@ from netflow.domain.dates import parse_iso_date
 from netflow.domain.rules import RuleBook
 from netflow.guidelines import RuleSetError, load_rulebook
 
-__all__ = ["as_of_date", "settings", "rulebook", "add_as_of"]
+__all__ = ["add_as_of", "as_of_date", "rulebook", "settings"]
 
 
 def as_of_date(text: str) -> date:

@@ -15,14 +15,14 @@ from datetime import date
 from netflow.domain.dates import parse_iso_date
 
 __all__ = [
-    "PRIMARY_SITES",
+    "INACTIVE_STATUSES",
     "MODALITIES",
     "PATIENT_STATUSES",
-    "INACTIVE_STATUSES",
+    "PRIMARY_SITES",
     "RECORD_FIELDS",
     "FieldError",
-    "Scan",
     "PatientRecord",
+    "Scan",
     "parse_record",
 ]
 

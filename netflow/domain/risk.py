@@ -8,14 +8,14 @@ from datetime import date
 from netflow.domain.record import PatientRecord
 
 __all__ = [
-    "RISK_REASONS",
-    "REVIEW_REASONS",
     "DATA_ISSUES",
+    "REVIEW_REASONS",
+    "RISK_REASONS",
     "RiskAssessment",
-    "effective_grade",
     "assess_risk",
-    "review_reasons",
     "data_issues",
+    "effective_grade",
+    "review_reasons",
 ]
 
 RISK_REASONS = ("nodes_positive", "ki67_gt_5", "grade_3", "margin_r1", "nodes_unknown", "ki67_unknown")
