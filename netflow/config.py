@@ -54,6 +54,7 @@ class Settings:
     smtp_url: str = "smtp://127.0.0.1:1025"
     smtp_allow_insecure: bool = False
     smtp_timeout: int = 30
+    smtp_ca_file: str | None = None
     mail_from: str = "netflow@localhost"
     data_steward: str | None = None
     phi_level: str = "minimal"
@@ -77,6 +78,7 @@ class Settings:
             smtp_url=env.get("NETFLOW_SMTP_URL", "").strip() or "smtp://127.0.0.1:1025",
             smtp_allow_insecure=_bool(env, "NETFLOW_SMTP_ALLOW_INSECURE"),
             smtp_timeout=_int(env, "NETFLOW_SMTP_TIMEOUT", 30),
+            smtp_ca_file=env.get("NETFLOW_SMTP_CA_FILE", "").strip() or None,
             mail_from=env.get("NETFLOW_MAIL_FROM", "").strip() or "netflow@localhost",
             data_steward=env.get("NETFLOW_DATA_STEWARD", "").strip() or None,
             phi_level=phi,
