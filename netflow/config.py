@@ -63,6 +63,10 @@ class Settings:
     timezone: str = "UTC"
     shards: int = 1
     inbox: Path = PROJECT_ROOT / "var" / "inbox"
+    ops_email: str | None = None
+    db_conn_id: str = "netflow_db"
+    smtp_conn_id: str = "smtp_default"
+    templates_dir: Path = PROJECT_ROOT / "templates"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,4 +91,8 @@ class Settings:
             timezone=env.get("NETFLOW_TIMEZONE", "").strip() or "UTC",
             shards=_int(env, "NETFLOW_SHARDS", 1),
             inbox=Path(env.get("NETFLOW_INBOX", "").strip() or PROJECT_ROOT / "var" / "inbox"),
+            ops_email=env.get("NETFLOW_OPS_EMAIL", "").strip() or None,
+            db_conn_id=env.get("NETFLOW_DB_CONN_ID", "").strip() or "netflow_db",
+            smtp_conn_id=env.get("NETFLOW_SMTP_CONN_ID", "").strip() or "smtp_default",
+            templates_dir=Path(env.get("NETFLOW_TEMPLATES_DIR", "").strip() or PROJECT_ROOT / "templates"),
         )

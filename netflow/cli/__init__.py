@@ -9,11 +9,16 @@ from collections.abc import Sequence
 
 from netflow import __version__
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 # One module per subcommand (or group of subcommands); each defines register(subparsers).
 COMMAND_MODULES = (
     "netflow.cli.evaluate",
+    "netflow.cli.db",
+    "netflow.cli.importing",
+    "netflow.cli.scan",
+    "netflow.cli.remind",
+    "netflow.cli.demo",
 )
 
 

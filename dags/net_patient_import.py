@@ -1,0 +1,58 @@
+"""
+### NET surveillance: patient import
+
+Every 15 minutes, imports the export files dropped in the inbox folder (`NETFLOW_INBOX`):
+patients as JSON Lines or CSV, imaging as CSV (`patient_id,date,modality`). Each file is
+imported in chunks (one transaction each) and moved to `processed/`; a file that cannot be read
+at all goes to `failed/` with a `.error.txt` that says why. Rows that fail validation are kept in
+quarantine with their errors (the data steward gets them in a digest); nothing is dropped.
+
+A file still being written should be named `*.part` or `*.tmp` and renamed when complete.
+Each successful import updates the `netflow_patients` asset. Task results hold file names and
+counts only, never patient data.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, CronTriggerTimetable, dag, task
+
+import netflow_airflow as glue
+
+CONFIG = glue.schedule_settings()
+PATIENTS = Asset("netflow_patients")
+
+
+@dag(
+    dag_id="net_patient_import",
+    schedule=CronTriggerTimetable("*/15 * * * *", timezone=CONFIG.timezone),
+    start_date=pendulum.datetime(2026, 1, 1, tz=CONFIG.timezone),
+    catchup=False,
+    max_active_runs=1,
+    tags=["netflow", "import"],
+    default_args={**glue.DEFAULT_ARGS, "retry_delay": timedelta(minutes=1)},
+    on_failure_callback=glue.failure_notifier(CONFIG),
+    doc_md=__doc__,
+)
+def net_patient_import() -> None:
+    @task
+    def list_inbox() -> list[str]:
+        from netflow.inbox import inbox_files
+
+        return inbox_files(glue.settings().inbox)
+
+    @task(outlets=[PATIENTS], max_active_tis_per_dagrun=1)
+    def import_file(name: str) -> dict[str, Any]:
+        from netflow.inbox import import_inbox_file
+        from netflow.services import rulebook_for
+
+        config = glue.settings()
+        return import_inbox_file(config, name, rulebook_for(config).ids)
+
+    import_file.expand(name=list_inbox())
+
+
+net_patient_import()

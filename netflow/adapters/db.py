@@ -1,0 +1,135 @@
+"""Engines and migrations for the patient database: SQLite (a file) or PostgreSQL (psycopg 3).
+
+>>> engine = make_engine("sqlite:///var/netflow.db")      # doctest: +SKIP
+>>> upgrade("postgresql://netflow@db.internal/netflow")  # doctest: +SKIP
+
+Nothing is built at import time. SQLite connections get WAL, foreign keys and a busy timeout,
+and real transactions (SQLAlchemy emits BEGIN, so reads inside a transaction see one snapshot).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, Connection, make_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "is_migrated",
+    "make_engine",
+    "normalise_url",
+    "safe_url",
+    "upgrade",
+]
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS = "netflow:migrations"
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse a database URL; plain `postgresql://` (or `postgres://`) URLs use the psycopg 3 driver."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as it may appear in output and logs: the password hidden."""
+    return normalise_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy, not the driver, emits BEGIN
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _make_sqlite_engine(url: URL, echo: bool) -> Engine:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
+    """An engine for the patient database at `url` (SQLite file or PostgreSQL).
+
+    A SQLite file's folder is created if needed. Pass the execution option
+    `sqlite_immediate=True` on a connection to start its SQLite transactions with BEGIN IMMEDIATE
+    (take the write lock up front); PostgreSQL ignores it.
+    """
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _make_sqlite_engine(parsed, echo)
+    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+
+
+def alembic_config(url: str | URL) -> Config:
+    """The Alembic configuration, built in code: no alembic.ini needed at run time."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    # ConfigParser interpolation: a literal % in a password must be doubled.
+    rendered = normalise_url(url).render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str | URL, revision: str = "head") -> str | None:
+    """Create or upgrade the database at `url` to `revision`; returns the revision it is at after."""
+    from alembic import command
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = alembic_config(url)
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+        return current_revision(engine)
+    finally:
+        engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or None for a database never upgraded."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision the code ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def is_migrated(engine: Engine) -> bool:
+    """True when the netflow tables exist (the database has been upgraded at least once)."""
+    with engine.connect() as conn:
+        return inspect(conn).has_table("patients")

@@ -1,0 +1,256 @@
+"""The patient database, one named method per question. SQL for patients lives here and nowhere else.
+
+>>> store = PatientStore(make_engine(url))                  # doctest: +SKIP
+>>> with store.transaction() as tx:                          # doctest: +SKIP
+...     tx.upsert_patients(records, utcnow())
+>>> for record in store.stream_records(team="gi-onc-east"):  # doctest: +SKIP
+...     ...
+
+Writes go through a `PatientWriter`, one per transaction. Reads of the whole cohort stream:
+two ordered queries (patients, imaging) merged in Python, constant memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import zlib
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, and_, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+
+from netflow.adapters import streaming
+from netflow.adapters.tables import BUCKETS, care_teams, imaging_studies, patients, quarantine, team_members
+from netflow.domain.record import FieldError, PatientRecord, Scan
+from netflow.teams import ROLES, CareTeam
+
+__all__ = ["PATIENT_FIELDS", "PatientStore", "PatientWriter", "QuarantineEntry", "bucket_of", "record_hash"]
+
+# The patient columns that hold the record (everything but imaging), in record order.
+PATIENT_FIELDS = (
+    "patient_id", "name", "birth_date", "care_team", "primary_site", "differentiation", "grade",
+    "ki67_percent", "tumor_size_mm", "nodes_positive", "nodes_examined", "margin",
+    "hereditary_syndrome", "resection_date", "status", "status_date", "guideline",
+)
+ScanKey = tuple[str, date, str]
+
+
+def bucket_of(patient_id: str) -> int:
+    """The patient's shard bucket: crc32 of the UTF-8 id, modulo 1024 (shard k of n: bucket % n == k)."""
+    return zlib.crc32(patient_id.encode("utf-8")) % BUCKETS
+
+
+_record_values = operator.attrgetter(*PATIENT_FIELDS)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot hash a {type(value).__name__}")
+
+
+def record_hash(record: PatientRecord) -> str:
+    """sha256 of the record's patient fields (not imaging): equal hashes mean an unchanged record."""
+    text = json.dumps(_record_values(record), ensure_ascii=False, separators=(",", ":"), default=_iso)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    """A row that failed validation, kept with its errors. `raw` is JSON text."""
+
+    source: str
+    line_no: int
+    record_key: str | None
+    raw: str
+    errors: tuple[FieldError, ...]
+    raw_hash: str
+    resolved: bool = False
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    """A dialect INSERT that knows ON CONFLICT (SQLite and PostgreSQL spell it the same)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class PatientWriter:
+    """The writes of one transaction (one import chunk, one teams file)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def record_hashes(self, patient_ids: Collection[str]) -> dict[str, str]:
+        """record_hash of each of these patients already in the database."""
+        found: dict[str, str] = {}
+        for ids in _chunks(sorted(patient_ids)):
+            query = select(patients.c.patient_id, patients.c.record_hash).where(patients.c.patient_id.in_(ids))
+            found.update({pid: digest for pid, digest in self._conn.execute(query)})
+        return found
+
+    def scan_keys(self, patient_ids: Collection[str]) -> set[ScanKey]:
+        """(patient_id, date, modality) of the imaging already stored for these patients."""
+        t = imaging_studies.c
+        keys: set[ScanKey] = set()
+        for ids in _chunks(sorted(patient_ids)):
+            query = select(t.patient_id, t.date, t.modality).where(t.patient_id.in_(ids))
+            keys.update((pid, when, modality) for pid, when, modality in self._conn.execute(query))
+        return keys
+
+    def upsert_patients(self, records: Iterable[tuple[PatientRecord, str]], now: datetime) -> None:
+        """Insert new patients, overwrite the fields of known ones (by patient_id).
+
+        Each record comes with its `record_hash`, which the caller computed to tell what changed.
+        """
+        rows = [_patient_row(record, digest, now) for record, digest in records]
+        if not rows:
+            return
+        stmt = _insert(self._conn, patients)
+        changing = [*PATIENT_FIELDS[1:], "record_hash", "updated_at"]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["patient_id"], set_={name: stmt.excluded[name] for name in changing})
+        self._conn.execute(stmt, rows)
+
+    def add_imaging(self, scans: Iterable[tuple[str, Scan]], now: datetime) -> None:
+        """Store imaging studies; one already stored is left as it is."""
+        rows = [{"patient_id": pid, "date": s.date, "modality": s.modality, "created_at": now}
+                for pid, s in scans]
+        if rows:
+            stmt = _insert(self._conn, imaging_studies).on_conflict_do_nothing()
+            self._conn.execute(stmt, rows)
+
+    def quarantine(self, entries: Iterable[QuarantineEntry], now: datetime) -> None:
+        """Keep rows that failed validation; the same raw content is kept once."""
+        rows = [{
+            "source": e.source, "line_no": e.line_no, "record_key": e.record_key, "raw": e.raw,
+            "errors": json.dumps([err.to_dict() for err in e.errors], ensure_ascii=False),
+            "raw_hash": e.raw_hash, "created_at": now, "resolved_at": now if e.resolved else None,
+            "reported_at": None,
+        } for e in entries]
+        if rows:
+            stmt = _insert(self._conn, quarantine).on_conflict_do_nothing(index_elements=["raw_hash"])
+            self._conn.execute(stmt, rows)
+
+    def resolve_quarantine(self, record_keys: Collection[str], now: datetime) -> int:
+        """A valid record arrived for these patients: their open quarantine rows leave quarantine."""
+        resolved = 0
+        for keys in _chunks(sorted(record_keys)):
+            stmt = (update(quarantine)
+                    .where(quarantine.c.record_key.in_(keys), quarantine.c.resolved_at.is_(None))
+                    .values(resolved_at=now))
+            resolved += self._conn.execute(stmt).rowcount
+        return resolved
+
+    def replace_teams(self, teams: Iterable[CareTeam], now: datetime) -> None:
+        """Create or update each team, and replace its members with the listed ones."""
+        for team in teams:
+            stmt = _insert(self._conn, care_teams)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["key"],
+                set_={"name": stmt.excluded.name, "guideline": stmt.excluded.guideline,
+                      "updated_at": stmt.excluded.updated_at})
+            self._conn.execute(stmt, {"key": team.key, "name": team.name, "guideline": team.guideline,
+                                      "updated_at": now})
+            self._conn.execute(delete(team_members).where(team_members.c.team_key == team.key))
+            members = [{"team_key": team.key, "role": role, "email": email} for role, email in team.members()]
+            if members:
+                self._conn.execute(team_members.insert(), members)
+
+
+def _patient_row(record: PatientRecord, digest: str, now: datetime) -> dict[str, Any]:
+    row = dict(zip(PATIENT_FIELDS, _record_values(record), strict=True))
+    row.update(bucket=bucket_of(record.patient_id), record_hash=digest, created_at=now, updated_at=now)
+    return row
+
+
+class PatientStore:
+    """The patient database behind one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[PatientWriter]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield PatientWriter(conn)
+
+    def care_teams(self) -> dict[str, CareTeam]:
+        """Every care team with its members, by key."""
+        with self.engine.connect() as conn:
+            teams = conn.execute(select(care_teams).order_by(care_teams.c.key)).all()
+            members = conn.execute(select(team_members).order_by(team_members.c.id)).all()
+        by_team: dict[str, dict[str, list[str]]] = {t.key: {f: [] for f in ROLES} for t in teams}
+        field_of = {role: field for field, role in ROLES.items()}
+        for m in members:
+            by_team[m.team_key][field_of[m.role]].append(m.email)
+        return {t.key: CareTeam(key=t.key, name=t.name, guideline=t.guideline,
+                                **{f: tuple(v) for f, v in by_team[t.key].items()}) for t in teams}
+
+    def team_guidelines(self) -> dict[str, str]:
+        """The guideline each care team chose, for the teams that chose one."""
+        query = select(care_teams.c.key, care_teams.c.guideline).where(care_teams.c.guideline.is_not(None))
+        with self.engine.connect() as conn:
+            return {key: guideline for key, guideline in conn.execute(query)}
+
+    def open_quarantine(self) -> list[dict[str, Any]]:
+        """Quarantined rows not yet resolved, oldest first (for the data steward)."""
+        query = select(quarantine).where(quarantine.c.resolved_at.is_(None)).order_by(quarantine.c.id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def stream_records(self, team: str | None = None, shard: int = 0, shards: int = 1,
+                       batch: int = 1000) -> Iterator[PatientRecord]:
+        """Every stored patient (of `team`, of shard `shard` of `shards`) as a PatientRecord, by patient_id.
+
+        Exactly two streaming queries on one snapshot; memory does not grow with the cohort.
+        """
+        where = _cohort_filter(team, shard, shards)
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with conn.begin():
+                yield from streaming.merged_records(conn, _patients_query(conn, where),
+                                                    _imaging_query(conn, where), batch)
+
+
+def _cohort_filter(team: str | None, shard: int, shards: int) -> ColumnElement[bool]:
+    if shards < 1 or not 0 <= shard < shards:
+        raise ValueError(f"shard must be between 0 and {shards - 1}, got {shard}")
+    conditions: list[ColumnElement[bool]] = []
+    if team is not None:
+        conditions.append(patients.c.care_team == team)
+    if shards > 1:
+        conditions.append(patients.c.bucket % shards == shard)
+    return and_(True, *conditions)
+
+
+def _by_id(conn: Connection, column: Any) -> Any:
+    """Order by code point, as Python compares strings (PostgreSQL's default collation may not)."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def _patients_query(conn: Connection, where: ColumnElement[bool]) -> Select[Any]:
+    columns = [patients.c[name] for name in PATIENT_FIELDS]
+    return select(*columns).where(where).order_by(_by_id(conn, patients.c.patient_id))
+
+
+def _imaging_query(conn: Connection, where: ColumnElement[bool]) -> Select[Any]:
+    i = imaging_studies.c
+    return (select(i.patient_id, i.date, i.modality)
+            .join_from(imaging_studies, patients, patients.c.patient_id == i.patient_id)
+            .where(where)
+            .order_by(_by_id(conn, i.patient_id), i.id))

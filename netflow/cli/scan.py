@@ -1,0 +1,89 @@
+"""`netflow scan`: evaluate every patient in the database on one date, streaming."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from typing import IO, Any
+
+from netflow.cli import UsageError
+from netflow.cli.common import add_as_of, rulebook, settings
+from netflow.cli.db import open_database
+from netflow.domain.evaluation import Evaluation
+from netflow.scanning import ScanError, iter_evaluations
+
+__all__ = ["register", "write_jsonl", "write_table"]
+
+TABLE_COLUMNS = (("MRN", 16), ("status", 13), ("due window", 23), ("overdue", 8), ("risk", 8), ("modality", 9))
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "scan", help="evaluate every patient in the database",
+        description=(
+            "Evaluate every patient in the patient database on the as-of date and print the evaluations, "
+            "ordered by MRN: as JSON Lines (the objects 'netflow evaluate' prints) or as a worklist table. "
+            "A patient's guideline is the record's own, else the care team's, else the installation's."),
+    )
+    add_as_of(parser)
+    parser.add_argument("--team", metavar="KEY", help="only this care team's patients")
+    parser.add_argument("--format", choices=("jsonl", "table"), default="jsonl",
+                        help="jsonl (default): one evaluation per line; table: a readable worklist")
+    parser.add_argument("--shard", type=int, default=0, metavar="K",
+                        help="evaluate only shard K (0-based) of --shards")
+    parser.add_argument("--shards", type=int, default=None, metavar="N",
+                        help="split the cohort into N shards (default: NETFLOW_SHARDS, else 1)")
+    parser.set_defaults(handler=run)
+
+
+def write_jsonl(evaluations: Iterable[Evaluation], out: IO[str]) -> int:
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    count = 0
+    for evaluation in evaluations:
+        out.write(dumps(evaluation.to_dict()))
+        out.write("\n")
+        count += 1
+    return count
+
+
+def _cells(e: Evaluation) -> tuple[str, ...]:
+    window = f"{e.window_open} - {e.window_close}" if e.window_open and e.window_close else "-"
+    risk = e.risk_tier or "-"
+    return (str(e.patient_id), e.status, window, str(e.days_overdue) if e.days_overdue else "-",
+            risk, e.recommended_modality or "-")
+
+
+def _line(cells: Iterable[str]) -> str:
+    return "  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, TABLE_COLUMNS, strict=True)).rstrip()
+
+
+def write_table(evaluations: Iterable[Evaluation], out: IO[str]) -> int:
+    out.write(_line(name for name, _ in TABLE_COLUMNS) + "\n")
+    out.write(_line("-" * width for _, width in TABLE_COLUMNS) + "\n")
+    count = 0
+    for evaluation in evaluations:
+        out.write(_line(_cells(evaluation)) + "\n")
+        count += 1
+    out.write(f"{count} patient(s)\n")
+    return count
+
+
+def run(args: argparse.Namespace) -> int:
+    config = settings()
+    shards = args.shards if args.shards is not None else config.shards
+    if shards < 1 or not 0 <= args.shard < shards:
+        raise UsageError(f"--shard must be between 0 and {shards - 1} (with --shards {shards}), got {args.shard}")
+    book = rulebook(config)
+    engine = open_database()
+    writer = write_table if args.format == "table" else write_jsonl
+    try:
+        writer(iter_evaluations(engine, args.as_of, book, team=args.team, shard=args.shard, shards=shards),
+               sys.stdout)
+    except ScanError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        engine.dispose()
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,1 @@
+"""Reminders: record events from evaluations, build digests into the outbox, send them."""

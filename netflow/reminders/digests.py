@@ -1,0 +1,155 @@
+"""Turn recorded events into one digest per care team, written to the outbox before any send.
+
+Events and their digest are written in one transaction; events of a team without a usable
+configuration wait (they stay unassigned) and are counted, never lost.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import Connection, Engine, update
+
+from netflow.adapters import ledger
+from netflow.adapters.locks import exclusive
+from netflow.adapters.mail import make_message_id
+from netflow.adapters.rendering import render_digest, render_steward
+from netflow.adapters.tables import outbox
+from netflow.config import Settings
+from netflow.domain.digest import DigestItem, WorklistTotals, build_digest
+from netflow.domain.events import NewEvent
+from netflow.domain.rules import RuleBook
+from netflow.domain.steward import StewardItem, build_steward_digest
+from netflow.teams import CareTeam
+
+__all__ = ["Letter", "BuildResult", "build_digests", "recipients"]
+
+OVERDUE_KINDS = frozenset(("overdue", "escalated"))
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A rendered digest with its envelope, as written to the outbox (or to .eml on a dry run)."""
+
+    kind: str
+    team_key: str | None
+    subject: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    body_text: str
+    body_html: str
+    event_ids: tuple[int, ...] = ()
+
+
+@dataclass
+class BuildResult:
+    digests: int = 0
+    steward_digests: int = 0
+    rows: int = 0
+    waiting: dict[str, int] = field(default_factory=dict)  # team key -> events waiting for configuration
+    letters: list[Letter] = field(default_factory=list)
+
+
+def recipients(team: CareTeam, kinds: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """To the navigators; Cc the attendings on overdue rows, the leads on escalated rows."""
+    to = tuple(dict.fromkeys(team.navigators))
+    cc: list[str] = []
+    if kinds & OVERDUE_KINDS:
+        cc.extend(team.attendings)
+    if "escalated" in kinds:
+        cc.extend(team.leads)
+    return to, tuple(a for a in dict.fromkeys(cc) if a not in to)
+
+
+def _team_letter(team: CareTeam, items: Sequence[DigestItem], event_ids: Sequence[int], totals: WorklistTotals,
+                 book: RuleBook, config: Settings, as_of: date, run_id: str) -> Letter:
+    kinds = {item.kind for item in items}
+    to, cc = recipients(team, kinds)
+    used = sorted({str(i.evaluation.get("guideline")) for i in items} & set(book.ids)) or [book.default]
+    digest = build_digest(
+        team_key=team.key, team_name=team.name, as_of=as_of, run_id=run_id, items=items, totals=totals,
+        rulesets=[book[g] for g in used], worklist_url=config.worklist_url, phi_level=config.phi_level,
+        cc_attendings=bool(kinds & OVERDUE_KINDS) and bool(team.attendings),
+        cc_lead="escalated" in kinds and bool(team.leads),
+    )
+    text, html = render_digest(digest, templates_dir=config.templates_dir)
+    return Letter("team_digest", team.key, digest.subject, to, cc, text, html, tuple(event_ids))
+
+
+def _steward_letter(conn: Connection, config: Settings, as_of: date, run_id: str) -> tuple[Letter, list[int]] | None:
+    if not config.data_steward:
+        return None
+    rows = ledger.unreported_quarantine(conn)
+    if not rows:
+        return None
+    items = [StewardItem(r["source"], r["line_no"], r["record_key"], r["errors"]) for r in rows]
+    digest = build_steward_digest(as_of=as_of, run_id=run_id, items=items, worklist_url=config.worklist_url)
+    text, html = render_steward(digest, templates_dir=config.templates_dir)
+    letter = Letter("steward_digest", None, digest.subject, (config.data_steward,), (), text, html)
+    return letter, [r["id"] for r in rows]
+
+
+def message_domain(config: Settings) -> str:
+    domain = config.mail_from.rpartition("@")[2].strip(">").strip()
+    return domain if "." in domain else "netflow.local"
+
+
+def _store(conn: Connection, letter: Letter, config: Settings, as_of: date, run_id: str) -> int:
+    outbox_id = ledger.create_outbox_message(
+        conn, kind=letter.kind, team_key=letter.team_key, run_id=run_id, as_of=as_of,
+        message_id=f"<pending.{uuid.uuid4().hex}@netflow.local>", subject=letter.subject,
+        sender=config.mail_from, to=letter.to, cc=letter.cc, body_text=letter.body_text,
+        body_html=letter.body_html, event_ids=letter.event_ids)
+    final_id = make_message_id(outbox_id, message_domain(config), as_of=as_of)
+    conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(message_id=final_id))
+    return outbox_id
+
+
+def build_digests(engine: Engine, config: Settings, book: RuleBook, as_of: date, run_id: str,
+                  totals: Mapping[str, Mapping[str, int]], *, teams: frozenset[str] | None = None,
+                  dry_run: bool = False, dry_events: Sequence[NewEvent] = (), steward_only: bool = False
+                  ) -> BuildResult:
+    """Build every team's digest from its unassigned events (and the steward's), into the outbox.
+
+    On a dry run nothing is written: the letters are returned (with `dry_events`, the events the
+    dry recording pass would have recorded) so they can be written as .eml files.
+    """
+    result = BuildResult()
+    with exclusive(engine, "build"), engine.begin() as conn:
+        directory = ledger.care_team_directory(conn)
+        stored = [] if steward_only else ledger.unassigned_events(conn, teams)
+        by_team: dict[str, list[tuple[int, str, str, dict[str, object]]]] = {}
+        for e in stored:
+            by_team.setdefault(e.care_team, []).append((e.id, e.kind, e.patient_id, e.payload))
+        for n in dry_events:
+            if n.kind != "closed":
+                by_team.setdefault(n.care_team, []).append((0, n.kind, n.patient_id, n.payload))
+        names = ledger.patient_names(conn, sorted({pid for rows in by_team.values() for _, _, pid, _ in rows}))
+        for team_key, rows in sorted(by_team.items()):
+            team = directory.get(team_key)
+            if team is None or not team.navigators:
+                result.waiting[team_key] = len(rows)
+                continue
+            items = [DigestItem(kind, pid, names.get(pid), payload) for _, kind, pid, payload in rows]
+            counts = Counter({k: v for k, v in totals.get(team_key, {}).items()})
+            letter = _team_letter(team, items, [i for i, *_ in rows if i], WorklistTotals(**counts), book,
+                                  config, as_of, run_id)
+            result.letters.append(letter)
+            result.digests += 1
+            result.rows += len(items)
+        steward = _steward_letter(conn, config, as_of, run_id)
+        if steward is not None:
+            result.letters.append(steward[0])
+            result.steward_digests += 1
+        if dry_run:
+            conn.rollback()
+            return result
+        for letter in result.letters:
+            _store(conn, letter, config, as_of, run_id)
+        if steward is not None:
+            ledger.mark_quarantine_reported(conn, steward[1])
+    return result

@@ -1,0 +1,163 @@
+"""Care teams: who receives a team's reminders, parsed and checked from a YAML file.
+
+    gi-onc-east:
+      name: GI Oncology East
+      guideline: nccn            # optional; else the installation default
+      navigators: [nav.one@hospital.example]
+      attendings: [dr.two@hospital.example]
+      leads: [lead.three@hospital.example]
+
+>>> teams = parse_teams(yaml_text, guidelines=("nccn", "consensus2018"))  # doctest: +SKIP
+
+Every problem is collected and reported at once (`TeamsError`), each naming the team and the
+field; nothing is loaded from a file with a problem. Addresses are plain ASCII addresses
+(`local@domain.tld`), never with a display name, CR or LF: no header can be injected through them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from email_validator import EmailNotValidError, validate_email
+
+__all__ = ["ROLES", "CareTeam", "TeamsError", "load_teams_file", "parse_teams", "valid_address"]
+
+ROLES = {"navigators": "navigator", "attendings": "attending", "leads": "lead"}
+TEAM_KEYS = ("name", "guideline", *ROLES)
+KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+MAX_ADDRESS = 254
+
+
+class TeamsError(ValueError):
+    """The teams file is wrong; the message lists each problem with the team and field."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"teams file {source} has {len(problems)} problem(s):\n{lines}")
+
+
+@dataclass(frozen=True, slots=True)
+class CareTeam:
+    """A care team and the addresses its reminders go to."""
+
+    key: str
+    name: str
+    navigators: tuple[str, ...]
+    attendings: tuple[str, ...] = ()
+    leads: tuple[str, ...] = ()
+    guideline: str | None = None
+
+    def members(self) -> tuple[tuple[str, str], ...]:
+        """(role, address) pairs, roles as stored: navigator, attending, lead."""
+        return tuple((ROLES[field], address) for field in ROLES for address in getattr(self, field))
+
+
+def valid_address(text: object) -> str | None:
+    """The normalised address, or None when `text` is not one plain, deliverable-looking address."""
+    if not isinstance(text, str) or len(text) > MAX_ADDRESS or any(c in text for c in "\r\n\0"):
+        return None
+    try:
+        result = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return None
+    return str(result.normalized)
+
+
+class _Reader:
+    def __init__(self, guidelines: Collection[str] | None) -> None:
+        self.guidelines = guidelines
+        self.problems: list[str] = []
+
+    def fail(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def addresses(self, key: str, field: str, value: Any) -> tuple[str, ...]:
+        where = f"team {key!r}, {field}"
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.fail(where, "must be a list of email addresses, e.g. [nav.one@hospital.example]")
+            return ()
+        found: list[str] = []
+        for position, item in enumerate(value, start=1):
+            address = valid_address(item)
+            if address is None:
+                self.fail(where, f"entry {position} is not a valid email address (write local@domain.tld, "
+                                 f"without a name or angle brackets)")
+            elif address not in found:
+                found.append(address)
+        return tuple(found)
+
+    def guideline(self, key: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or (self.guidelines is not None and value not in self.guidelines):
+            known = ", ".join(self.guidelines) if self.guidelines is not None else "a rule set id"
+            self.fail(f"team {key!r}, guideline", f"must be one of {known}; got {value!r}")
+            return None
+        return value
+
+    def team(self, key: Any, body: Any) -> CareTeam | None:
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            self.fail(f"team {key!r}", "the key must be 1-64 letters, digits, '.', '-' or '_'")
+            return None
+        if not isinstance(body, Mapping):
+            self.fail(f"team {key!r}", "must be a mapping with name, navigators and optionally "
+                                       "guideline, attendings, leads")
+            return None
+        for unknown in (k for k in body if k not in TEAM_KEYS):
+            self.fail(f"team {key!r}, {unknown}", f"unknown field; use {', '.join(TEAM_KEYS)}")
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or any(c in name for c in "\r\n\0"):
+            self.fail(f"team {key!r}, name", "must be the team's name on one line")
+        before = len(self.problems)
+        navigators = self.addresses(key, "navigators", body.get("navigators"))
+        if not navigators and len(self.problems) == before:
+            self.fail(f"team {key!r}, navigators", "a team needs at least one valid navigator address")
+        team = CareTeam(
+            key=key,
+            name=str(name).strip(),
+            navigators=navigators,
+            attendings=self.addresses(key, "attendings", body.get("attendings")),
+            leads=self.addresses(key, "leads", body.get("leads")),
+            guideline=self.guideline(key, body.get("guideline")),
+        )
+        return team
+
+
+def parse_teams(data: Any, guidelines: Collection[str] | None = None, source: str = "<teams>") -> list[CareTeam]:
+    """Check parsed YAML and return its teams; raise TeamsError listing every problem.
+
+    `guidelines` are the rule set ids a team may name (None: any string is accepted).
+    """
+    reader = _Reader(guidelines)
+    if not isinstance(data, Mapping) or not data:
+        raise TeamsError(source, ["the file must map each team key to its name and addresses "
+                                  "(see examples/teams.yaml)"])
+    teams = [reader.team(key, body) for key, body in data.items()]
+    if reader.problems:
+        raise TeamsError(source, reader.problems)
+    return [team for team in teams if team is not None]
+
+
+def load_teams_file(path: Path | str, guidelines: Collection[str] | None = None) -> list[CareTeam]:
+    """Read and check a teams YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise TeamsError(path.name, [f"cannot be read ({exc.strerror or exc})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TeamsError(path.name, [f"is not valid YAML: {exc}"]) from None
+    return parse_teams(data, guidelines, source=path.name)

@@ -1,0 +1,57 @@
+"""Airflow for the DAG tests: a throwaway AIRFLOW_HOME with a migrated SQLite metadata database.
+
+The environment is set here, before anything imports Airflow, and only for this folder's tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="netflow-airflow-"))
+AIRFLOW_ENV = {
+    "AIRFLOW_HOME": str(AIRFLOW_HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+}
+os.environ.update(AIRFLOW_ENV)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata database (dag.test() needs one)."""
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run([str(airflow), "db", "migrate"], env={**os.environ, **AIRFLOW_ENV},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def dagbag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag()
+
+
+@pytest.fixture
+def no_retries(dagbag: Any) -> Iterator[None]:
+    """dag.test() waits out real retry delays: no retries while a test runs."""
+    saved = {(d.dag_id, t.task_id): t.retries for d in dagbag.dags.values() for t in d.tasks}
+    for dag in dagbag.dags.values():
+        for t in dag.tasks:
+            t.retries = 0
+    yield
+    for dag in dagbag.dags.values():
+        for t in dag.tasks:
+            t.retries = saved[(dag.dag_id, t.task_id)]

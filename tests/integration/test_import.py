@@ -1,0 +1,342 @@
+"""Importing patients and imaging: every row accounted for, upserts by patient_id, quarantine that heals."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from netflow.adapters.db import make_engine, upgrade
+from netflow.adapters.patients import PatientStore
+from netflow.adapters.tables import imaging_studies, patients, quarantine
+from netflow.cli import main
+from netflow.importer import ImportCounts, import_source
+from netflow.readers import PATIENT_COLUMNS, open_source
+from tests.support.records import record, scan
+
+GUIDELINES = ("nccn", "consensus2018")
+
+
+def write_jsonl(path: Path, rows: list[Any], bom: bool = False) -> Path:
+    text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows)
+    path.write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
+    return path
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[Any]], bom: bool = False) -> Path:
+    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def patient_cells(raw: dict[str, Any]) -> list[Any]:
+    return ["" if raw.get(c) is None else raw[c] for c in PATIENT_COLUMNS]
+
+
+def load(engine: Engine, path: Path, chunk_size: int = 2000, **kwargs: Any) -> ImportCounts:
+    counts = import_source(PatientStore(engine), open_source(path), GUIDELINES, chunk_size=chunk_size, **kwargs)
+    assert counts.inserted + counts.updated + counts.unchanged + counts.quarantined == counts.read
+    return counts
+
+
+def rows(engine: Engine, table: Any, *order: Any) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(table).order_by(*order or (table.c.id,)))]
+
+
+def stored(engine: Engine) -> dict[str, dict[str, Any]]:
+    return {r["patient_id"]: r for r in rows(engine, patients)}
+
+
+def quarantined(engine: Engine) -> list[dict[str, Any]]:
+    return rows(engine, quarantine)
+
+
+def scans(engine: Engine) -> list[tuple[str, str, str]]:
+    return [(r["patient_id"], r["date"].isoformat(), r["modality"]) for r in rows(engine, imaging_studies)]
+
+
+def counts(read: int = 0, inserted: int = 0, updated: int = 0, unchanged: int = 0, quarantined: int = 0
+           ) -> ImportCounts:
+    return ImportCounts(read, inserted, updated, unchanged, quarantined)
+
+
+def cohort() -> list[dict[str, Any]]:
+    return [record(patient_id="A1", imaging=[scan("2023-01-10"), scan("2024-01-10", "MRI")]),
+            record(patient_id="A2", primary_site="rectum", grade=1, ki67_percent=1.0),
+            record(patient_id="A3", name="Zoë Ångström", tumor_size_mm=None, margin=None)]
+
+
+# JSON Lines -----------------------------------------------------------------------------------
+
+def test_a_jsonl_file_is_inserted_and_reimporting_it_changes_nothing(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "patients.jsonl", cohort())
+    assert load(migrated_engine, path) == counts(read=3, inserted=3)
+    before = stored(migrated_engine)
+    assert load(migrated_engine, path) == counts(read=3, unchanged=3)
+    assert stored(migrated_engine) == before
+    assert before["A3"]["name"] == "Zoë Ångström" and before["A3"]["tumor_size_mm"] is None
+    assert scans(migrated_engine) == [("A1", "2023-01-10", "CT"), ("A1", "2024-01-10", "MRI")]
+
+
+def test_stored_patients_carry_their_bucket_and_hash(migrated_engine: Engine, tmp_path: Path) -> None:
+    load(migrated_engine, write_jsonl(tmp_path / "p.jsonl", cohort()))
+    for row in stored(migrated_engine).values():
+        assert 0 <= row["bucket"] < 1024 and len(row["record_hash"]) == 64
+        assert row["created_at"] is not None and row["updated_at"] is not None
+
+
+def test_a_changed_field_updates_the_patient(migrated_engine: Engine, tmp_path: Path) -> None:
+    load(migrated_engine, write_jsonl(tmp_path / "p.jsonl", cohort()))
+    changed = cohort()
+    changed[1]["nodes_positive"] = 2
+    assert load(migrated_engine, write_jsonl(tmp_path / "p2.jsonl", changed)) == counts(3, updated=1, unchanged=2)
+    assert stored(migrated_engine)["A2"]["nodes_positive"] == 2
+
+
+def test_an_unchanged_record_bringing_a_new_scan_counts_as_updated(migrated_engine: Engine, tmp_path: Path) -> None:
+    load(migrated_engine, write_jsonl(tmp_path / "p.jsonl", cohort()))
+    again = cohort()
+    again[0]["imaging"].append(scan("2025-01-10"))
+    assert load(migrated_engine, write_jsonl(tmp_path / "p2.jsonl", again)) == counts(3, updated=1, unchanged=2)
+    assert ("A1", "2025-01-10", "CT") in scans(migrated_engine)
+    assert len(scans(migrated_engine)) == 3
+
+
+def test_the_same_patient_twice_in_one_file_is_inserted_then_updated(migrated_engine: Engine, tmp_path: Path) -> None:
+    first, second = record(patient_id="D1"), record(patient_id="D1", grade=3)
+    path = write_jsonl(tmp_path / "p.jsonl", [first, second, first])
+    assert load(migrated_engine, path) == counts(3, inserted=1, updated=2)
+    assert stored(migrated_engine)["D1"]["grade"] == 2
+
+
+def test_invalid_records_are_quarantined_with_their_errors_and_raw_row(
+        migrated_engine: Engine, tmp_path: Path) -> None:
+    bad = record(patient_id="B1", ki67_percent=140, primary_site="liver")
+    (tmp_path / "in").mkdir()
+    path = write_jsonl(tmp_path / "in" / "batch.jsonl", [record(patient_id="G1"), bad])
+    assert load(migrated_engine, path) == counts(2, inserted=1, quarantined=1)
+    [row] = quarantined(migrated_engine)
+    assert (row["source"], row["line_no"], row["record_key"]) == ("batch.jsonl", 2, "B1")
+    assert json.loads(row["raw"]) == bad
+    assert [e["field"] for e in json.loads(row["errors"])] == ["primary_site", "ki67_percent"]
+    assert row["resolved_at"] is None and row["reported_at"] is None
+    assert "B1" not in stored(migrated_engine)
+
+
+def test_a_line_that_is_not_json_is_quarantined_not_dropped(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "p.jsonl", [record(patient_id="G1"), "{not json", "", "[1, 2]"])
+    assert load(migrated_engine, path) == counts(3, inserted=1, quarantined=2)
+    not_json, not_object = quarantined(migrated_engine)
+    assert json.loads(not_json["errors"]) == [{"field": "line", "message": "2 is not valid JSON "
+                                                                            "(Expecting property name enclosed "
+                                                                            "in double quotes)"}]
+    assert json.loads(not_json["raw"]) == "{not json" and not_json["record_key"] is None
+    assert (not_object["line_no"], json.loads(not_object["errors"])[0]["field"]) == (4, "record")
+
+
+def test_a_fixed_record_leaves_quarantine(migrated_engine: Engine, tmp_path: Path) -> None:
+    load(migrated_engine, write_jsonl(tmp_path / "p.jsonl", [record(patient_id="B1", grade=7)]))
+    fixed = load(migrated_engine, write_jsonl(tmp_path / "fixed.jsonl", [record(patient_id="B1", grade=2)]))
+    assert fixed == counts(1, inserted=1)
+    [row] = quarantined(migrated_engine)
+    assert row["resolved_at"] is not None
+    assert PatientStore(migrated_engine).open_quarantine() == []
+
+
+def test_a_bad_row_after_the_valid_one_in_the_same_file_stays_in_quarantine(
+        migrated_engine: Engine, tmp_path: Path) -> None:
+    rows_in_order = [record(patient_id="B1", grade=7), record(patient_id="B1"), record(patient_id="B1", grade=9)]
+    load(migrated_engine, write_jsonl(tmp_path / "p.jsonl", rows_in_order), chunk_size=10)
+    first, last = quarantined(migrated_engine)
+    assert first["resolved_at"] is not None and last["resolved_at"] is None
+
+
+def test_the_same_bad_row_imported_twice_is_kept_once(migrated_engine: Engine, tmp_path: Path) -> None:
+    bad = record(patient_id="B1", birth_date="1990-01-01", resection_date="1980-01-01")
+    assert load(migrated_engine, write_jsonl(tmp_path / "a.jsonl", [bad])) == counts(1, quarantined=1)
+    assert load(migrated_engine, write_jsonl(tmp_path / "b.jsonl", [bad, bad])) == counts(2, quarantined=2)
+    assert len(quarantined(migrated_engine)) == 1
+
+
+def test_a_byte_order_mark_is_ignored_in_jsonl(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "p.jsonl", cohort(), bom=True)
+    assert load(migrated_engine, path) == counts(3, inserted=3)
+
+
+def test_a_line_that_is_not_utf8_is_quarantined(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(json.dumps(record(patient_id="G1")).encode() + b"\n{\"patient_id\": \"X\xff\"}\n")
+    assert load(migrated_engine, path) == counts(2, inserted=1, quarantined=1)
+    assert "not valid UTF-8" in quarantined(migrated_engine)[0]["errors"]
+
+
+# CSV ------------------------------------------------------------------------------------------
+
+def test_a_patients_csv_converts_cells_to_the_record_types(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "patients.csv", list(PATIENT_COLUMNS), [patient_cells(r) for r in cohort()])
+    assert load(migrated_engine, path) == counts(3, inserted=3)
+    a2 = stored(migrated_engine)["A2"]
+    assert (a2["grade"], a2["ki67_percent"], a2["nodes_examined"], a2["hereditary_syndrome"]) == (1, 1.0, 12, None)
+
+
+def test_the_same_records_from_csv_and_jsonl_are_the_same(migrated_engine: Engine, tmp_path: Path) -> None:
+    no_imaging = [{**r, "imaging": []} for r in cohort()]
+    load(migrated_engine, write_jsonl(tmp_path / "p.jsonl", no_imaging))
+    path = write_csv(tmp_path / "patients.csv", list(PATIENT_COLUMNS), [patient_cells(r) for r in no_imaging])
+    assert load(migrated_engine, path) == counts(3, unchanged=3)
+
+
+def test_a_csv_with_a_byte_order_mark_and_only_some_columns_is_read(migrated_engine: Engine, tmp_path: Path) -> None:
+    header = ["patient_id", "birth_date", "care_team", "primary_site", "resection_date", "grade"]
+    path = write_csv(tmp_path / "p.csv", header, [["C1", "1960-01-01", "t", "pancreas", "2020-01-01", "2"]], bom=True)
+    assert load(migrated_engine, path) == counts(1, inserted=1)
+    assert stored(migrated_engine)["C1"]["grade"] == 2
+
+
+def test_csv_cells_that_do_not_convert_are_named_by_validation(migrated_engine: Engine, tmp_path: Path) -> None:
+    raw = record(patient_id="C1", grade="two", ki67_percent="4,5")
+    path = write_csv(tmp_path / "p.csv", list(PATIENT_COLUMNS), [patient_cells(raw)])
+    assert load(migrated_engine, path) == counts(1, quarantined=1)
+    [row] = quarantined(migrated_engine)
+    assert [e["field"] for e in json.loads(row["errors"])] == ["grade", "ki67_percent"]
+    assert json.loads(row["raw"])["ki67_percent"] == "4,5" and row["line_no"] == 2
+
+
+def test_a_csv_row_with_the_wrong_number_of_columns_is_quarantined(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "p.csv", list(PATIENT_COLUMNS),
+                     [patient_cells(record(patient_id="C1")), ["C2", "too", "short"]])
+    assert load(migrated_engine, path) == counts(2, inserted=1, quarantined=1)
+    [row] = quarantined(migrated_engine)
+    assert json.loads(row["errors"])[0]["field"] == "line" and json.loads(row["raw"]) == ["C2", "too", "short"]
+
+
+def test_an_imaging_csv_adds_scans_without_duplicates(migrated_engine: Engine, tmp_path: Path) -> None:
+    header = ["patient_id", "date", "modality"]
+    path = write_csv(tmp_path / "imaging.csv", header, [
+        ["NOT-YET-IMPORTED", "2024-02-01", "CT"], ["NOT-YET-IMPORTED", "2024-02-01", "CT"],
+        ["A1", "2024-13-01", "CT"], ["A1", "2024-03-01", "PET"], ["", "2024-03-01", "MRI"],
+    ])
+    assert load(migrated_engine, path) == counts(5, inserted=1, unchanged=1, quarantined=3)
+    assert load(migrated_engine, path) == counts(5, unchanged=2, quarantined=3)
+    assert scans(migrated_engine) == [("NOT-YET-IMPORTED", "2024-02-01", "CT")]
+    fields = [[e["field"] for e in json.loads(r["errors"])] for r in quarantined(migrated_engine)]
+    assert fields == [["date"], ["modality"], ["patient_id"]]
+
+
+# Transactions and scale -----------------------------------------------------------------------
+
+def test_a_crash_mid_import_keeps_whole_chunks_only(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "p.jsonl", [record(patient_id=f"K{i}", imaging=[scan("2023-01-01")])
+                                              for i in range(5)])
+    calls: list[int] = []
+
+    def crashing_clock() -> datetime:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+        return datetime.now(UTC)
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        import_source(PatientStore(migrated_engine), open_source(path), GUIDELINES, chunk_size=2,
+                      clock=crashing_clock)
+    assert sorted(stored(migrated_engine)) == ["K0", "K1"]
+    assert [s[0] for s in scans(migrated_engine)] == ["K0", "K1"]
+    assert load(migrated_engine, path, chunk_size=2) == counts(5, inserted=3, unchanged=2)
+
+
+def test_many_rows_in_several_chunks_are_all_accounted_for(migrated_engine: Engine, tmp_path: Path) -> None:
+    people = [record(patient_id=f"M{i:04d}", imaging=[scan("2023-01-01"), scan("2024-01-01", "MRI")])
+              for i in range(450)]
+    people[100]["grade"] = 5
+    progress: list[int] = []
+    result = load(migrated_engine, write_jsonl(tmp_path / "p.jsonl", people), chunk_size=100, on_rows=progress.append)
+    assert result == counts(450, inserted=449, quarantined=1)
+    assert progress == [100, 100, 100, 100, 50]
+    assert len(scans(migrated_engine)) == 898
+
+
+# The commands ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def cli_url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    upgrade(database_url)
+    monkeypatch.setenv("NETFLOW_DATABASE_URL", database_url)
+    return database_url
+
+
+def test_the_import_command_prints_counts_per_file_and_in_total_without_patient_data(
+        cli_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    people = write_jsonl(tmp_path / "patients.jsonl", [*cohort(), record(patient_id="BAD", grade=9)])
+    imaging = write_csv(tmp_path / "imaging.csv", ["patient_id", "date", "modality"], [["A2", "2024-05-01", "MRI"]])
+    assert main(["import", str(people), str(imaging)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        "patients.jsonl: 4 read, 3 inserted, 0 updated, 0 unchanged, 1 quarantined",
+        "imaging.csv: 1 read, 1 inserted, 0 updated, 0 unchanged, 0 quarantined",
+        "total: 5 read, 4 inserted, 0 updated, 0 unchanged, 1 quarantined",
+    ]
+    assert captured.err == ""  # no progress bar when standard error is not a terminal
+    assert "Ångström" not in captured.out + captured.err and "BAD" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("patients.txt", "x", "cannot tell what patients.txt holds"),
+    ("patients.csv", "patient_id,colour\nP1,red\n", "unknown column(s) colour"),
+    ("patients.csv", "", "is empty"),
+    ("missing.jsonl", None, "no such file"),
+], ids=["extension", "unknown-column", "empty-csv", "missing"])
+def test_a_file_that_cannot_be_imported_is_a_usage_error_and_nothing_is_imported(
+        cli_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: str | None,
+        message: str) -> None:
+    good = write_jsonl(tmp_path / "good.jsonl", cohort())
+    if content is not None:
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    assert main(["import", str(good), str(tmp_path / name)]) == 2
+    assert message in capsys.readouterr().err
+    engine = make_engine(cli_url)
+    try:
+        assert stored(engine) == {}
+    finally:
+        engine.dispose()
+
+
+def test_teams_load_replaces_each_listed_teams_members(cli_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "teams.yaml"
+    path.write_text("t1:\n  name: One\n  navigators: [a@hospital.example]\n  leads: [l@hospital.example]\n"
+                    "t2:\n  name: Two\n  guideline: consensus2018\n  navigators: [b@hospital.example]\n",
+                    encoding="utf-8")
+    assert main(["teams", "load", str(path)]) == 0
+    path.write_text("t1:\n  name: One again\n  navigators: [c@hospital.example]\n", encoding="utf-8")
+    assert main(["teams", "load", str(path)]) == 0
+    engine = make_engine(cli_url)
+    try:
+        teams = PatientStore(engine).care_teams()
+    finally:
+        engine.dispose()
+    assert teams["t1"].name == "One again" and teams["t1"].navigators == ("c@hospital.example",)
+    assert teams["t1"].leads == ()
+    assert teams["t2"].guideline == "consensus2018" and teams["t2"].navigators == ("b@hospital.example",)
+
+
+def test_a_bad_teams_file_loads_nothing_and_names_the_team(cli_url: str, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "teams.yaml"
+    path.write_text("ok:\n  name: OK\n  navigators: [a@hospital.example]\n"
+                    "broken:\n  name: Broken\n  navigators: ['x@hospital.example\\r\\nBcc: y@evil.example']\n",
+                    encoding="utf-8")
+    assert main(["teams", "load", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "team 'broken', navigators" in err and "nothing was loaded" in err
+    engine = make_engine(cli_url)
+    try:
+        assert PatientStore(engine).care_teams() == {}
+    finally:
+        engine.dispose()
