@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit run evaluate-sample clean
+.PHONY: install browser test lint typecheck unit run clean
 
 install: $(STAMP)
 
@@ -21,14 +21,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+# The browser test drives Debian's Chromium (never a downloaded browser).
+browser:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; }
+
+test: install browser lint typecheck
 	$(BIN)/pytest -q
 
 unit: install
 	$(BIN)/pytest -q tests/unit
 
 run: install
-	$(BIN)/netflow evaluate examples/patients.jsonl --as-of $$(date +%F)
+	@scripts/run.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

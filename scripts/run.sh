@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# `make run`: the whole netflow demo on this machine, in the foreground. Ctrl-C stops what it started.
+#
+#   1. a SQLite patient database under var/ with a synthetic cohort and its care teams (once)
+#   2. a local SMTP catcher that keeps every message as an .eml file under var/mail/
+#   3. Airflow (api-server, scheduler, dag-processor, triggerer; SQLite metadata, LocalExecutor)
+#      with the netflow DAGs unpaused, and one run of the daily DAG triggered
+#
+# Settings (environment): NETFLOW_UI_PORT (8080), NETFLOW_SMTP_PORT (1025), NETFLOW_DEMO_PATIENTS (3000).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+VAR="$ROOT/var"
+BIN="$ROOT/.venv/bin"
+PORT="${NETFLOW_UI_PORT:-8080}"
+SMTP_PORT="${NETFLOW_SMTP_PORT:-1025}"
+PATIENTS="${NETFLOW_DEMO_PATIENTS:-3000}"
+TODAY="$(date +%F)"
+
+say() { printf '\033[1mnetflow:\033[0m %s\n' "$*"; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+for p in "$PORT" "$SMTP_PORT"; do
+  if port_busy "$p"; then
+    say "port $p is already in use; stop what uses it or set NETFLOW_UI_PORT / NETFLOW_SMTP_PORT"
+    exit 2
+  fi
+done
+
+mkdir -p "$VAR/airflow" "$VAR/mail" "$VAR/inbox" "$VAR/demo" "$VAR/logs"
+export PATH="$BIN:$PATH"
+export AIRFLOW_HOME="$VAR/airflow"
+export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
+export AIRFLOW__API__PORT="$PORT"
+export AIRFLOW__API__BASE_URL="http://localhost:$PORT"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$PORT/execution/"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
+[ -f "$AIRFLOW_HOME/jwt_secret" ] || "$BIN/python" -c "import secrets; print(secrets.token_hex(32))" > "$AIRFLOW_HOME/jwt_secret"
+export AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$AIRFLOW_HOME/jwt_secret")"
+[ -f "$AIRFLOW_HOME/passwords.json" ] || echo '{"admin": "admin"}' > "$AIRFLOW_HOME/passwords.json"
+export AIRFLOW_CONN_SMTP_DEFAULT="smtp://127.0.0.1:$SMTP_PORT?disable_ssl=true&disable_tls=true&from_email=netflow%40hospital.example"
+
+export NETFLOW_DATABASE_URL="sqlite:///$VAR/netflow.db"
+export NETFLOW_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
+export NETFLOW_MAIL_FROM="netflow@hospital.example"
+export NETFLOW_DATA_STEWARD="data.steward@hospital.example"
+export NETFLOW_OPS_EMAIL="ops@hospital.example"
+export NETFLOW_INBOX="$VAR/inbox"
+export NETFLOW_WORKLIST_URL="http://localhost:$PORT/netflow/"
+export NETFLOW_TIMEZONE="${NETFLOW_TIMEZONE:-UTC}"
+
+if [ ! -f "$VAR/netflow.db" ]; then
+  say "creating the patient database with $PATIENTS synthetic patients (as of $TODAY)"
+  netflow db upgrade
+  netflow demo-data --patients "$PATIENTS" --seed 42 --as-of "$TODAY" \
+    --out "$VAR/demo/patients.jsonl" --teams-out "$VAR/demo/teams.yaml"
+  netflow teams load "$VAR/demo/teams.yaml"
+  netflow import "$VAR/demo/patients.jsonl"
+else
+  netflow db upgrade >/dev/null
+  say "using the existing patient database var/netflow.db (delete var/ to start afresh)"
+fi
+
+say "migrating the Airflow metadata database"
+airflow db migrate > "$VAR/logs/airflow-db-migrate.log" 2>&1
+
+PIDS=()
+start() {  # start NAME CMD...: in its own process group, output to var/logs/NAME.log
+  local name="$1"; shift
+  setsid "$@" > "$VAR/logs/$name.log" 2>&1 &
+  PIDS+=("$!")
+}
+stop() {
+  trap - INT TERM EXIT
+  say "stopping everything this command started"
+  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  sleep 2
+  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  exit "${1:-0}"
+}
+trap 'stop 130' INT
+trap 'stop 143' TERM
+trap 'stop $?' EXIT
+
+start mailcatcher netflow mailcatcher --port "$SMTP_PORT" --dir "$VAR/mail"
+start api-server airflow api-server --port "$PORT"
+start scheduler airflow scheduler
+start dag-processor airflow dag-processor
+start triggerer airflow triggerer
+
+say "waiting for the Airflow API server on port $PORT"
+for _ in $(seq 1 120); do
+  curl -fsS "http://localhost:$PORT/api/v2/monitor/health" > /dev/null 2>&1 && break
+  sleep 1
+done
+curl -fsS "http://localhost:$PORT/api/v2/monitor/health" > /dev/null || { say "the API server did not start: see var/logs/api-server.log"; exit 1; }
+
+say "waiting for the DAGs to be parsed"
+for _ in $(seq 1 120); do
+  airflow dags list 2>/dev/null | grep -q net_surveillance_daily && break
+  sleep 2
+done
+for dag in net_surveillance_daily net_patient_import net_weekly_report; do
+  airflow dags unpause "$dag" > /dev/null 2>&1 || true
+done
+airflow dags trigger net_surveillance_daily > "$VAR/logs/trigger.log" 2>&1 \
+  && say "triggered one run of net_surveillance_daily" \
+  || say "could not trigger net_surveillance_daily (see var/logs/trigger.log)"
+
+cat <<INFO
+
+  Airflow UI        http://localhost:$PORT   (login: admin / admin)
+  DAGs              net_surveillance_daily, net_patient_import, net_weekly_report
+  Emails            $VAR/mail/*.eml   (open them in any mail program)
+  Patient database  $VAR/netflow.db   (netflow scan --as-of $TODAY --format table)
+  Inbox             $VAR/inbox   (drop export files here for net_patient_import)
+  Logs              $VAR/logs/
+
+  Ctrl-C stops everything this command started.
+INFO
+
+wait -n "${PIDS[@]}" || true
+say "a component stopped on its own (see $VAR/logs/)"
+stop 1
