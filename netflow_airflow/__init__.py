@@ -45,8 +45,10 @@ def database_url_from_connection(conn: Any) -> str:
     drivers = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
     if conn.conn_type not in drivers:
         raise ValueError(f"connection {conn.conn_id!r} has type {conn.conn_type!r}; netflow needs postgres or sqlite")
+    tls = {k: str(v) for k, v in conn.extra_dejson.items()
+           if k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs")}
     url = URL.create(drivers[conn.conn_type], username=conn.login or None, password=conn.password or None,
-                     host=conn.host or None, port=conn.port or None, database=conn.schema or None)
+                     host=conn.host or None, port=conn.port or None, database=conn.schema or None, query=tls)
     return url.render_as_string(hide_password=False)
 
 

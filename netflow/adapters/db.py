@@ -9,17 +9,22 @@ and real transactions (SQLAlchemy emits BEGIN, so reads inside a transaction see
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
+    "DatabaseError",
+    "scrubbed_errors",
     "alembic_config",
     "current_revision",
     "head_revision",
@@ -47,6 +52,38 @@ def safe_url(url: str | URL) -> str:
     return normalise_url(url).render_as_string(hide_password=True)
 
 
+class DatabaseError(SQLAlchemyError):
+    """A database error whose message holds no row data (PostgreSQL's DETAIL line quotes the values).
+
+    `kind` is the driver's exception class (IntegrityError, OperationalError...), `sqlstate` the
+    PostgreSQL error code where there is one.
+    """
+
+    def __init__(self, kind: str, message: str, sqlstate: str | None = None) -> None:
+        self.kind = kind
+        self.sqlstate = sqlstate
+        super().__init__(f"{kind}: {message}" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""))
+
+
+def _scrub(exc: DBAPIError) -> DatabaseError:
+    original = exc.orig
+    diag = getattr(original, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not primary:  # SQLite and connection errors: the first line names constraints, not values
+        lines = str(original).strip().splitlines()
+        primary = lines[0] if lines else "database error"
+    return DatabaseError(type(original).__name__, primary, getattr(original, "sqlstate", None))
+
+
+@contextmanager
+def scrubbed_errors() -> Iterator[None]:
+    """Turn driver errors raised inside the block into a DatabaseError without patient data."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise _scrub(exc) from None
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # SQLAlchemy, not the driver, emits BEGIN
     cursor = dbapi_connection.cursor()
@@ -68,7 +105,8 @@ def _make_sqlite_engine(url: URL, echo: bool) -> Engine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(url, echo=echo, hide_parameters=True,
+                           connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
@@ -77,14 +115,15 @@ def _make_sqlite_engine(url: URL, echo: bool) -> Engine:
 def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     """An engine for the patient database at `url` (SQLite file or PostgreSQL).
 
-    A SQLite file's folder is created if needed. Pass the execution option
+    Statement parameters (patient data) never appear in logs or exception messages
+    (`hide_parameters`). A SQLite file's folder is created if needed. Pass the execution option
     `sqlite_immediate=True` on a connection to start its SQLite transactions with BEGIN IMMEDIATE
     (take the write lock up front); PostgreSQL ignores it.
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _make_sqlite_engine(parsed, echo)
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    return create_engine(parsed, echo=echo, hide_parameters=True, pool_pre_ping=True)
 
 
 def alembic_config(url: str | URL) -> Config:

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from netflow.adapters import streaming
+from netflow.adapters.db import scrubbed_errors
 from netflow.adapters.tables import BUCKETS, care_teams, imaging_studies, patients, quarantine, team_members
 from netflow.domain.record import FieldError, PatientRecord, Scan
 from netflow.teams import ROLES, CareTeam
@@ -182,8 +183,11 @@ class PatientStore:
 
     @contextmanager
     def transaction(self) -> Iterator[PatientWriter]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        with self.engine.connect() as conn:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        Driver errors come out as `DatabaseError`, without the row data PostgreSQL quotes.
+        """
+        with scrubbed_errors(), self.engine.connect() as conn:
             conn = conn.execution_options(sqlite_immediate=True)
             with conn.begin():
                 yield PatientWriter(conn)
@@ -219,7 +223,7 @@ class PatientStore:
         Exactly two streaming queries on one snapshot; memory does not grow with the cohort.
         """
         where = _cohort_filter(team, shard, shards)
-        with self.engine.connect() as conn:
+        with scrubbed_errors(), self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             with conn.begin():

@@ -46,8 +46,12 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
 
 
 def environment(templates_dir: Path | str | None = None) -> jinja2.Environment:
-    """The shared Environment for `templates_dir` (default: the repository's templates/)."""
-    return _environment(Path(templates_dir or TEMPLATES_DIR).resolve())
+    """The shared Environment for `templates_dir` (default: NETFLOW_TEMPLATES_DIR, else the repository's templates/)."""
+    if templates_dir is None:
+        from netflow.config import Settings
+
+        templates_dir = Settings.from_env().templates_dir
+    return _environment(Path(templates_dir).resolve())
 
 
 def render_template(name: str, context: Mapping[str, Any], *, templates_dir: Path | str | None = None) -> str:

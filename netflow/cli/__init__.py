@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "netflow.cli.importing",
     "netflow.cli.scan",
     "netflow.cli.remind",
+    "netflow.cli.mailcatcher",
+    "netflow.cli.report",
     "netflow.cli.demo",
 )
 

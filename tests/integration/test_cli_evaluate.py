@@ -90,7 +90,8 @@ def test_the_record_guideline_wins_over_the_command_line_default(tmp_path: Path,
 def test_a_missing_file_is_one_clear_line_and_exit_status_2(tmp_path: Path) -> None:
     done = run_cli(["evaluate", str(tmp_path / "absent.jsonl"), "--as-of", "2026-12-01"])
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [f"netflow evaluate: error: cannot read {tmp_path}/absent.jsonl: no such file"]
+    expected = f"netflow evaluate: error: cannot read {tmp_path}/absent.jsonl: no such file"
+    assert done.stderr.strip().splitlines() == [expected]
 
 
 @pytest.mark.parametrize("bad", ["2026-13-01", "01/12/2026", "tomorrow"])
