@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser test lint typecheck unit run clean
+.PHONY: install browser test lint typecheck unit run bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ unit: install
 
 run: install
 	@scripts/run.sh
+
+# Performance figures (never timed tests): writes bench/results.md and bench/results.json.
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -51,14 +51,6 @@ def _rate(text: str) -> float:
     return value
 
 
-def _default_jobs() -> int:
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(4, available))
-
-
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "demo-data",
@@ -81,9 +73,9 @@ def register(sub: Any) -> None:
                         help=f"the cohort's 'today': no imaging after it (default {DEFAULT_AS_OF})")
     parser.add_argument("--malformed-rate", type=_rate, default=DEFAULT_MALFORMED_RATE, metavar="RATE",
                         help=f"share of deliberately invalid records (default {DEFAULT_MALFORMED_RATE})")
-    parser.add_argument("--jobs", type=_whole_number(1, 64), metavar="N",
-                        help="worker processes for large cohorts (default: the CPUs available, at most 4); "
-                             "the output is the same for any number")
+    parser.add_argument("--jobs", type=_whole_number(1, 64), default=1, metavar="N",
+                        help="worker processes for cohorts over 10,000 patients (default 1); worth it only "
+                             "on idle cores; the output is the same for any number")
     parser.set_defaults(handler=run)
 
 
@@ -129,5 +121,5 @@ def run(args: argparse.Namespace) -> int:
         with _output(args.teams_out) as out:
             out.write(teams_yaml(cohort.teams, _teams_header(cohort)))
     with Progress("demo-data", total=cohort.size) as progress, _output(args.out) as out:
-        write_cohort(cohort, out, _advance(progress), jobs=args.jobs or _default_jobs())
+        write_cohort(cohort, out, _advance(progress), jobs=args.jobs)
     return 0
