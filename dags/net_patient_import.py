@@ -33,8 +33,7 @@ PATIENTS = Asset("netflow_patients")
     catchup=False,
     max_active_runs=1,
     tags=["netflow", "import"],
-    default_args={**glue.DEFAULT_ARGS, "retry_delay": timedelta(minutes=1)},
-    on_failure_callback=glue.failure_notifier(CONFIG),
+    default_args=glue.default_args(CONFIG, retry_delay=timedelta(minutes=1)),
     doc_md=__doc__,
 )
 def net_patient_import() -> None:

@@ -42,14 +42,13 @@ CONFIG = glue.schedule_settings()
     catchup=False,
     max_active_runs=1,
     tags=["netflow", "surveillance"],
-    default_args={**glue.DEFAULT_ARGS, "retry_delay": timedelta(minutes=2)},
+    default_args=glue.default_args(CONFIG, retry_delay=timedelta(minutes=2)),
     params={
         "dry_run": Param(False, type="boolean", description="Evaluate and count; record and send nothing."),
         "as_of": Param("", type="string", description="Replay this date (YYYY-MM-DD); empty: the run's date."),
         "teams": Param([], type="array", items={"type": "string"},
                        description="Only these care team keys; empty: every team."),
     },
-    on_failure_callback=glue.failure_notifier(CONFIG),
     doc_md=__doc__,
 )
 def net_surveillance_daily() -> None:

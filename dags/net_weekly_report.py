@@ -30,13 +30,12 @@ CONFIG = glue.schedule_settings()
     catchup=False,
     max_active_runs=1,
     tags=["netflow", "report"],
-    default_args={**glue.DEFAULT_ARGS, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
+    default_args=glue.default_args(CONFIG, retry_delay=timedelta(minutes=5), retry_exponential_backoff=True),
     params={
         "dry_run": Param(False, type="boolean", description="Compute and render; send nothing."),
         "as_of": Param("", type="string", description="Report as of this date (YYYY-MM-DD); empty: the run's date."),
         "teams": Param([], type="array", items={"type": "string"}, description="Only these care team keys."),
     },
-    on_failure_callback=glue.failure_notifier(CONFIG),
     doc_md=__doc__,
 )
 def net_weekly_report() -> None:

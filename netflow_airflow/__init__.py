@@ -15,10 +15,9 @@ from zoneinfo import ZoneInfo
 from netflow.config import Settings
 from netflow.domain.dates import parse_iso_date
 
-__all__ = ["settings", "schedule_settings", "as_of", "run_id", "teams", "dry_run", "failure_notifier", "summary_table",
-           "database_url_from_connection", "smtp_url_from_connection"]
+__all__ = ["as_of", "database_url_from_connection", "default_args", "dry_run", "failure_notifier", "run_id",
+           "schedule_settings", "settings", "smtp_url_from_connection", "summary_table", "teams"]
 
-DEFAULT_ARGS: dict[str, Any] = {"owner": "netflow", "retries": 2}
 
 
 def schedule_settings() -> Settings:
@@ -113,8 +112,16 @@ def dry_run(context: Any) -> bool:
     return bool(context["params"].get("dry_run"))
 
 
+def default_args(config: Settings, **overrides: Any) -> dict[str, Any]:
+    """Every task: owned by netflow, retried, and alerting the operations address when it fails for good."""
+    return {"owner": "netflow", "retries": 2, "on_failure_callback": failure_notifier(config), **overrides}
+
+
 def failure_notifier(config: Settings) -> list[Any]:
-    """An SmtpNotifier to the operations address (no patient data: DAG, run and task ids only)."""
+    """An SmtpNotifier to the operations address (no patient data: DAG, run and task ids only).
+
+    It is a task callback: the task that failed for good (after its retries) sends one alert
+    naming itself, so the run's failure reaches the operations address."""
     if not config.ops_email:
         return []
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier

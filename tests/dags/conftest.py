@@ -23,6 +23,7 @@ AIRFLOW_ENV = {
     "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+    "NETFLOW_OPS_EMAIL": "ops@hospital.example",  # read when the DAG files are parsed
 }
 os.environ.update(AIRFLOW_ENV)
 

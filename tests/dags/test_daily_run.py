@@ -72,3 +72,23 @@ def test_a_dry_run_records_and_sends_nothing(dagbag: Any, cohort: Cohort, smtp_s
     dag_run = run(dagbag, dry_run=True)
     assert (cohort.events(), cohort.outbox(), len(smtp_server.messages)) == (0, 0, 0)
     assert xcom(dag_run, "summary")["dry_run"] is True
+
+
+def test_a_failed_run_alerts_the_operations_address_without_patient_data(
+        airflow_db: Path, dagbag: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        smtp_server: SmtpTestServer, no_retries: None) -> None:
+    from airflow.sdk import DagRunState
+
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT",
+                       f"smtp://127.0.0.1:{smtp_server.port}?disable_ssl=true&disable_tls=true"
+                       "&from_email=netflow%40hospital.example")
+    monkeypatch.setenv("NETFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'never-migrated.db'}")
+
+    dag_run = dagbag.dags["net_surveillance_daily"].test(run_conf={"as_of": D})
+
+    assert dag_run.state == DagRunState.FAILED
+    alerts = [m for m in smtp_server.messages if m.rcpt_tos == ("ops@hospital.example",)]
+    assert len(alerts) == 1
+    assert str(alerts[0].message["Subject"]).startswith("netflow: net_surveillance_daily failed")
+    body = alerts[0].message.get_body(("html", "plain"))
+    assert body is not None and "MRN" not in body.get_content()
