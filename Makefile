@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 lint: install
-	$(BIN)/ruff check netflow tests dags plugins
+	$(BIN)/ruff check netflow netflow_airflow tests dags plugins bench
 	$(BIN)/lint-imports
 
 typecheck: install
