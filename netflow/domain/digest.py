@@ -50,6 +50,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("not_indicated", "No surveillance planned (confirm)"),
 )
 PHI_LEVELS = ("minimal", "full")
+MAX_ROWS_PER_SECTION = 100
 NO_NAME = "—"
 STATUS_WORDS = {
     "not_due": "Not due yet",
@@ -131,13 +132,16 @@ class DigestRow:
 
 @dataclass(frozen=True, slots=True)
 class DigestSection:
+    """A section's most urgent rows; `more` counts the rows left out of the email (see the worklist)."""
+
     key: str
     title: str
     rows: tuple[DigestRow, ...]
+    more: int = 0
 
     @property
     def count(self) -> int:
-        return len(self.rows)
+        return len(self.rows) + self.more
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,18 +271,20 @@ def _urgency(item: DigestItem) -> tuple[Any, ...]:
     )
 
 
-def _sections(items: Sequence[DigestItem], labels: Mapping[str, str], phi_level: str) -> tuple[
-        DigestSection, ...]:
+def _section(key: str, title: str, items: Sequence[DigestItem], labels: Mapping[str, str], phi_level: str,
+             max_rows: int) -> DigestSection:
+    ordered = sorted((i for i in items if i.kind == key), key=_urgency)
+    shown = tuple(_row(item, labels, phi_level) for item in ordered[:max_rows])
+    return DigestSection(key, title, shown, max(0, len(ordered) - max_rows))
+
+
+def _sections(items: Sequence[DigestItem], labels: Mapping[str, str], phi_level: str, max_rows: int
+              ) -> tuple[DigestSection, ...]:
     unknown = sorted({item.kind for item in items} - _KINDS)
     if unknown:
         raise ValueError(f"unknown digest item kind {', '.join(unknown)}; expected one of "
                          f"{', '.join(key for key, _ in SECTIONS)}")
-    return tuple(
-        DigestSection(key, title, tuple(
-            _row(item, labels, phi_level)
-            for item in sorted((i for i in items if i.kind == key), key=_urgency)))
-        for key, title in SECTIONS
-    )
+    return tuple(_section(key, title, items, labels, phi_level, max_rows) for key, title in SECTIONS)
 
 
 def count_rows(sections: Iterable[DigestSection]) -> WorklistTotals:
@@ -338,18 +344,21 @@ def build_digest(
     phi_level: str = "minimal",
     cc_attendings: bool = False,
     cc_lead: bool = False,
+    max_rows: int = MAX_ROWS_PER_SECTION,
 ) -> Digest:
     """The digest for one team and run from its new events.
 
     `totals` is the team's whole open worklist (computed by the caller); `rulesets` are the rule
     sets the rows were evaluated under, for the footer; `cc_attendings` and `cc_lead` say who is
-    copied, for the note explaining why each recipient gets the email.
+    copied, for the note explaining why each recipient gets the email. Each section shows its
+    `max_rows` most urgent rows; the rest are counted and left to the worklist, so a first run on
+    a large cohort still makes an email a person can read and a mail server will accept.
     """
     if phi_level not in PHI_LEVELS:
         raise ValueError(f"phi_level must be minimal or full, got {phi_level!r} (see NETFLOW_PHI_LEVEL)")
     used = {rs.id: rs for rs in rulesets}.values()
     labels = {rs.id: _guideline_label(rs) for rs in used}
-    sections = _sections(items, labels, phi_level)
+    sections = _sections(items, labels, phi_level, max_rows)
     counts = count_rows(sections)
     name = clean_text(team_name) or clean_text(team_key)
     return Digest(

@@ -240,3 +240,24 @@ def test_the_steward_subject_says_record_for_one() -> None:
                                   items=[StewardItem("a.csv", None, None, [])])
 
     assert digest.subject == "NET surveillance - data quality: 1 record quarantined (2026-12-01)"
+
+
+def test_a_section_shows_its_most_urgent_rows_and_counts_the_rest() -> None:
+    from datetime import date
+
+    from netflow.domain.digest import DigestItem, WorklistTotals, build_digest
+    from netflow.guidelines import load_rulebook
+
+    items = [DigestItem("overdue", f"MRN{i:04d}", None,
+                        {"status": "overdue", "escalation_level": 1, "days_overdue": i, "window_open": "2026-01-01",
+                         "window_close": "2026-01-01", "risk_tier": "standard", "risk_reasons": [],
+                         "guideline": "nccn", "rule_id": "nccn/pancreas/standard", "explanation": "x"})
+             for i in range(1, 8)]
+    digest = build_digest(team_key="t", team_name="T", as_of=date(2026, 12, 1), run_id="r", items=items,
+                          totals=WorklistTotals(), rulesets=[load_rulebook()["nccn"]],
+                          worklist_url="https://w.example/", max_rows=3)
+
+    overdue = next(s for s in digest.sections if s.key == "overdue")
+    assert [r.mrn for r in overdue.rows] == ["MRN0007", "MRN0006", "MRN0005"]
+    assert (overdue.more, overdue.count, digest.row_count) == (4, 7, 7)
+    assert digest.subject.endswith(": 7 overdue, 0 due, 0 high-risk (2026-12-01)")

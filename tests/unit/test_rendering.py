@@ -167,3 +167,25 @@ def test_the_steward_digest_shows_every_problem_escaped_in_html_and_intact_in_te
     assert "Record (MRN)  —" in text
     assert "MRN-&lt;7&gt;" in html and "<7>" not in html
     assert WORKLIST_URL in text and f'href="{WORKLIST_URL}"' in html
+
+
+def test_rows_left_out_of_a_long_section_are_counted_in_both_parts_with_the_worklist_link() -> None:
+    from datetime import date
+
+    from netflow.adapters.rendering import render_digest
+    from netflow.domain.digest import DigestItem, WorklistTotals, build_digest
+    from netflow.guidelines import load_rulebook
+
+    items = [DigestItem("due", f"MRN{i:04d}", None,
+                        {"status": "due", "window_open": "2026-11-01", "window_close": "2027-01-01",
+                         "risk_tier": "standard", "risk_reasons": [], "guideline": "nccn",
+                         "rule_id": "nccn/pancreas/standard", "explanation": "due"}) for i in range(5)]
+    digest = build_digest(team_key="t", team_name="T", as_of=date(2026, 12, 1), run_id="r", items=items,
+                          totals=WorklistTotals(), rulesets=[load_rulebook()["nccn"]],
+                          worklist_url="https://w.example/list", max_rows=2)
+
+    text, html = render_digest(digest)
+
+    assert "... and 3 more in this section" in text and "https://w.example/list" in text
+    assert "and <b>3</b> more in this section" in html
+    assert text.count("MRN000") == html.count("MRN000") == 2
