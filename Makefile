@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser test lint typecheck unit run bench clean
+.PHONY: install browser test lint typecheck unit run bench fuzz clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ unit: install
 
 run: install
 	@scripts/run.sh
+
+# Long fuzz runs of the importers and the teams loader (CI runs a short version in make test).
+fuzz: install
+	NETFLOW_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q tests/hardening/test_fuzz_import.py tests/hardening/test_fuzz_teams.py
 
 # Performance figures (never timed tests): writes bench/results.md and bench/results.json.
 bench: install

@@ -28,6 +28,7 @@ from netflow.readers import Source, SourceRow
 __all__ = ["CHUNK_SIZE", "ImportCounts", "import_source"]
 
 CHUNK_SIZE = 2000
+MAX_STORED_INT = 2**31 - 1  # the patient database's INTEGER columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +89,13 @@ def _validate_patients(chunk: Iterable[SourceRow], guidelines: Collection[str]
     for row in chunk:
         if row.problem is not None:
             checked.append((row, None, [row.problem]))
-        else:
-            checked.append((row, *parse_record(row.raw, guidelines)))
+            continue
+        record, errors = parse_record(row.raw, guidelines)
+        if record is not None:  # valid, but a count the database's INTEGER cannot hold is refused too
+            errors = [FieldError(name, f"must be at most {MAX_STORED_INT}") for name in ("nodes_positive",
+                      "nodes_examined") if (getattr(record, name) or 0) > MAX_STORED_INT]
+            record = None if errors else record
+        checked.append((row, record, errors))
     return checked
 
 

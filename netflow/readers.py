@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,13 @@ INT_COLUMNS = frozenset(("grade", "nodes_positive", "nodes_examined"))
 FLOAT_COLUMNS = frozenset(("ki67_percent", "tumor_size_mm"))
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 BOM = "\ufeff"
+# Byte-order marks of encodings that are not UTF-8: such a file is refused as a whole.
+WIDE_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
+             b"\xfe\xff": "UTF-16"}
+# A CSV cell may be this long (the csv module's default limit is 128 KiB).
+MAX_CSV_FIELD = 16 * 1024 * 1024
+# A JSON escape that may decode to text no database stores: NUL or half of a surrogate pair.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class SourceError(ValueError):
@@ -67,6 +75,7 @@ def open_source(path: Path | str) -> Source:
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"cannot read {path.name}: no such file")
+    _check_encoding(path)
     if path.suffix.lower() in JSONL_SUFFIXES:
         return Source(path, "patients", "jsonl")
     if path.suffix.lower() != ".csv":
@@ -74,6 +83,17 @@ def open_source(path: Path | str) -> Source:
                           f"or .csv (patients or imaging)")
     header = _csv_header(path)
     return Source(path, _csv_kind(path.name, header), "csv", header)
+
+
+def _check_encoding(path: Path) -> None:
+    """Refuse a UTF-16 or UTF-32 file at once: read as UTF-8 it would be nothing but unreadable rows."""
+    with path.open("rb") as stream:
+        head = stream.read(4)
+    wide = next((name for bom, name in WIDE_BOMS.items() if head.startswith(bom)), None)
+    if wide is None and b"\x00" in head[:2]:
+        wide = "UTF-16 or UTF-32"
+    if wide is not None:
+        raise SourceError(f"{path.name} is {wide} text, not UTF-8: save it as UTF-8 and import it again")
 
 
 def _csv_kind(name: str, header: tuple[str, ...]) -> str:
@@ -105,6 +125,7 @@ def _decoded(stream: IO[bytes], bad_lines: set[int]) -> Iterator[str]:
 
 
 def _csv_header(path: Path) -> tuple[str, ...]:
+    _allow_large_csv_fields()
     with path.open("rb") as stream:
         try:
             first = next(csv.reader(_decoded(stream, set())), [])
@@ -125,11 +146,41 @@ def _jsonl_rows(path: Path) -> Iterator[SourceRow]:
                 continue
             try:
                 raw = json.loads(text)
-            except ValueError as exc:
-                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not JSON"
+            except (ValueError, RecursionError) as exc:
+                reason = (exc.msg if isinstance(exc, json.JSONDecodeError)
+                          else "nested too deeply" if isinstance(exc, RecursionError) else "not JSON")
                 yield _unreadable(number, text, f"is not valid JSON ({reason})")
                 continue
+            if _SUSPECT_ESCAPE.search(text) and not _storable(raw):
+                yield _unreadable(number, text, "holds a NUL character or an unpaired surrogate (\\u0000, "
+                                                "\\ud800-\\udfff), which is not text")
+                continue
             yield SourceRow(number, raw, text)
+
+
+def _storable(value: Any) -> bool:
+    """False when a string anywhere in `value` holds NUL or a lone surrogate (no database stores them)."""
+    if isinstance(value, str):
+        return "\x00" not in value and (value.isascii() or _utf8(value))
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _allow_large_csv_fields() -> None:
+    """Let a cell be up to MAX_CSV_FIELD long (a 1 MB note must not make the rest of the file unreadable)."""
+    if csv.field_size_limit() < MAX_CSV_FIELD:
+        csv.field_size_limit(MAX_CSV_FIELD)
 
 
 def _unreadable(number: int, content: Any, why: str) -> SourceRow:
@@ -137,6 +188,7 @@ def _unreadable(number: int, content: Any, why: str) -> SourceRow:
 
 
 def _csv_rows(path: Path, header: tuple[str, ...]) -> Iterator[SourceRow]:
+    _allow_large_csv_fields()
     bad_lines: set[int] = set()
     with path.open("rb") as stream:
         reader = csv.reader(_decoded(stream, bad_lines))
@@ -156,6 +208,8 @@ def _csv_rows(path: Path, header: tuple[str, ...]) -> Iterator[SourceRow]:
 def _csv_row(number: int, cells: list[str], header: tuple[str, ...], not_utf8: bool) -> SourceRow:
     if not_utf8:
         return _unreadable(number, cells, "is not valid UTF-8")
+    if any("\x00" in cell for cell in cells):
+        return _unreadable(number, cells, "holds a NUL character, which is not text")
     if len(cells) != len(header):
         return _unreadable(number, cells, f"has {len(cells)} columns; the header has {len(header)}")
     text_row = dict(zip(header, cells, strict=True))

@@ -22,7 +22,7 @@ from netflow.config import ConfigError, Settings
 from netflow.domain.rules import RuleBook
 from netflow.guidelines import load_rulebook
 from netflow.reminders.delivery import SendResult, send_pending
-from netflow.reminders.digests import BuildResult, build_digests, message_domain
+from netflow.reminders.digests import BuildResult, build_digests, check_mail_addresses, message_domain
 from netflow.reminders.recording import RecordResult, record_run
 
 __all__ = ["RemindResult", "remind", "record", "build", "send", "finish", "merge_team_totals", "rulebook_for",
@@ -34,7 +34,9 @@ def rulebook_for(config: Settings) -> RuleBook:
 
 
 def smtp_mailer(config: Settings) -> Callable[[], Mailer]:
+    """The installation's mailer; ConfigError when the SMTP URL or the sender or steward address is bad."""
     settings = smtp_settings(config)
+    check_mail_addresses(config)
     return lambda: SmtpMailer(settings)
 
 
@@ -69,6 +71,7 @@ def check_installation(config: Settings) -> dict[str, Any]:
 
     book = rulebook_for(config)
     smtp_settings(config)
+    check_mail_addresses(config)
     check_worklist_url(config.worklist_url)
     if not (config.templates_dir / "email").is_dir():
         raise ConfigError(f"the email templates are not at {config.templates_dir}; set NETFLOW_TEMPLATES_DIR")

@@ -67,7 +67,9 @@ def valid_address(text: object) -> str | None:
         result = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
         return None
-    return str(result.normalized)
+    # The ASCII form (an internationalised domain as xn--...): the only form an SMTP envelope and the
+    # message headers take without SMTPUTF8, and the form the mail adapter checks.
+    return str(result.ascii_email) if result.ascii_email else None
 
 
 class _Reader:
@@ -117,8 +119,8 @@ class _Reader:
         for unknown in (k for k in body if k not in TEAM_KEYS):
             self.fail(f"team {key!r}, {unknown}", f"unknown field; use {', '.join(TEAM_KEYS)}")
         name = body.get("name")
-        if not isinstance(name, str) or not name.strip() or any(c in name for c in "\r\n\0"):
-            self.fail(f"team {key!r}, name", "must be the team's name on one line")
+        if not isinstance(name, str) or not name.strip() or not name.isprintable():
+            self.fail(f"team {key!r}, name", "must be the team's name on one line, without control characters")
         before = len(self.problems)
         navigators = self.addresses(key, "navigators", body.get("navigators"))
         if not navigators and len(self.problems) == before:
@@ -156,8 +158,14 @@ def load_teams_file(path: Path | str, guidelines: Collection[str] | None = None)
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise TeamsError(path.name, [f"cannot be read ({exc.strerror or exc})"]) from None
+    except UnicodeDecodeError:
+        raise TeamsError(path.name, ["is not UTF-8 text; save it as UTF-8"]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise TeamsError(path.name, [f"is not valid YAML: {exc}"]) from None
+    except ValueError as exc:  # a value YAML types itself but cannot build, e.g. the date 2026-13-45
+        raise TeamsError(path.name, [f"is not valid YAML: a value cannot be read ({exc})"]) from None
+    except RecursionError:
+        raise TeamsError(path.name, ["is nested too deeply to be a teams file (see examples/teams.yaml)"]) from None
     return parse_teams(data, guidelines, source=path.name)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from netflow.adapters.bulk import insert_many
 from netflow.adapters.tables import care_teams, events, outbox, patients, quarantine, runs, team_members, utcnow
 from netflow.domain.events import SEVERITY, NewEvent, PastEvent
 from netflow.teams import CareTeam
@@ -115,19 +116,19 @@ def iter_event_history(conn: Connection, shard: int = 0, shards: int = 1
         yield current, group
 
 
+EVENT_ROW = ("patient_id", "care_team", "kind", "event_key", "window_open", "as_of", "run_id", "payload", "created_at")
+
+
 def record_events(conn: Connection, new: Sequence[NewEvent], as_of: date, run_id: str) -> list[NewEvent]:
     """Insert events; those another run already recorded are skipped. Returns the ones inserted."""
     if not new:
         return []
     now = utcnow()
-    rows = [
-        {"patient_id": e.patient_id, "care_team": e.care_team, "kind": e.kind, "event_key": e.key,
-         "window_open": e.window_open, "as_of": as_of, "run_id": run_id,
-         "payload": json.dumps(e.payload, ensure_ascii=False), "created_at": now}
-        for e in new
-    ]
-    stmt = insert_ignore(conn, events).returning(events.c.patient_id, events.c.kind, events.c.event_key)
-    inserted = {tuple(row) for row in conn.execute(stmt, rows)}
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    rows = [(e.patient_id, e.care_team, e.kind, e.key, e.window_open, as_of, run_id, encode(e.payload), now)
+            for e in new]
+    inserted = set(insert_many(conn, events, EVENT_ROW, rows, "ON CONFLICT DO NOTHING",
+                               returning=("patient_id", "kind", "event_key")))
     return [e for e in new if (e.patient_id, e.kind, e.key) in inserted]
 
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from netflow.adapters.db import scrubbed_errors
 from netflow.cli import UsageError
 from netflow.cli.common import add_as_of, settings
+from netflow.cli.db import open_database
 from netflow.config import ConfigError
 from netflow.guidelines import RuleSetError
 from netflow.services import remind, smtp_mailer
@@ -24,7 +32,8 @@ def register(sub: Any) -> None:
             "Evaluate every patient on the as-of date, record the new events (each once), build one "
             "digest per care team into the outbox and send the outbox over one SMTP connection. "
             "Exit status: 0 when everything was sent, 1 when any message failed (the rest still go "
-            "out; a rerun retries it), 2 for a usage or configuration error."
+            "out; a rerun retries it) or the database failed mid-run (a rerun completes the run), 2 for a "
+            "usage or configuration error."
         ),
         epilog="Mail settings: NETFLOW_SMTP_URL, NETFLOW_MAIL_FROM, NETFLOW_DATA_STEWARD, NETFLOW_PHI_LEVEL, "
                "NETFLOW_WORKLIST_URL, NETFLOW_MAX_ATTEMPTS.",
@@ -40,6 +49,20 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+@contextmanager
+def _quiet_driver_cleanup() -> Iterator[None]:
+    """Once a connection is lost, SQLAlchemy logs each clean-up step that fails with it (closing a
+    cursor, resetting a pooled connection) as an error with a traceback. The command's own line
+    says what happened; those are not printed."""
+    logger = logging.getLogger("sqlalchemy")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.eml_dir and not args.dry_run:
         raise UsageError("--eml-dir goes with --dry-run")
@@ -47,10 +70,20 @@ def run(args: argparse.Namespace) -> int:
     run_id = args.run_id or f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
     try:
         mailer = None if args.dry_run else smtp_mailer(config)
-        result = remind(config, args.as_of, run_id, mailer=mailer, dry_run=args.dry_run, eml_dir=args.eml_dir,
-                        teams=frozenset(args.teams) if args.teams else None)
+        engine = open_database()
+        try:
+            with scrubbed_errors(), _quiet_driver_cleanup():
+                result = remind(config, args.as_of, run_id, engine=engine, mailer=mailer, dry_run=args.dry_run,
+                                eml_dir=args.eml_dir, teams=frozenset(args.teams) if args.teams else None)
+        finally:
+            engine.dispose()
     except (ConfigError, RuleSetError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    except SQLAlchemyError as exc:  # the database went away mid-run: one line, no traceback, no row data
+        reason = " ".join(str(exc).split())[:300]
+        print(f"netflow remind: error: the patient database failed mid-run ({reason}); what was committed "
+              "is kept and nothing unconfirmed was marked sent: run the same command again", file=sys.stderr)
+        return 1
     counts = result.as_counts()
     events = ", ".join(f"{n} {kind}" for kind, n in counts["events"].items()) or "none"
     print(f"{counts['evaluated']} patients evaluated on {args.as_of}" + (" (dry run)" if result.dry_run else ""))

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import calendar
 import re
 from datetime import date
+from functools import lru_cache
 
 __all__ = ["add_months", "age_on", "parse_iso_date"]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _MONTH_DAYS[month - 1]
 
 
 def add_months(d: date, months: int) -> date:
@@ -19,11 +26,11 @@ def add_months(d: date, months: int) -> date:
     >>> add_months(date(2023, 1, 31), 1)
     datetime.date(2023, 2, 28)
     """
-    total = d.year * 12 + (d.month - 1) + months
-    year, month0 = divmod(total, 12)
-    month = month0 + 1
-    last = calendar.monthrange(year, month)[1]
-    return date(year, month, min(d.day, last))
+    year, month0 = divmod(d.year * 12 + d.month - 1 + months, 12)
+    day = d.day
+    if day > 28:
+        day = min(day, _days_in_month(year, month0 + 1))
+    return date(year, month0 + 1, day)
 
 
 def age_on(birth: date, on: date) -> int:
@@ -36,9 +43,17 @@ def age_on(birth: date, on: date) -> int:
 
 def parse_iso_date(value: object) -> date | None:
     """Return the date for a strict ``YYYY-MM-DD`` string, else None."""
-    if not isinstance(value, str) or len(value) != 10 or not _ISO_DATE.fullmatch(value):
+    if not isinstance(value, str) or len(value) != 10:
+        return None
+    return _parse_date_text(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_date_text(text: str) -> date | None:
+    """Cohorts repeat the same few thousand dates: each text is checked and parsed once."""
+    if not _ISO_DATE.fullmatch(text):
         return None
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(text)
     except ValueError:
         return None

@@ -42,6 +42,7 @@ RECORD_FIELDS = (
     "hereditary_syndrome", "resection_date", "imaging", "status", "status_date", "guideline",
 )
 MAX_ID_LENGTH = 64
+_MODALITY_SET = frozenset(MODALITIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,22 +115,21 @@ class _Checker:
     def fail(self, field: str, message: str) -> None:
         self.errors.append(FieldError(field, message))
 
-    def present(self, field: str, required: bool) -> bool:
+    def _value(self, field: str, required: bool) -> object:
+        """The field's value, or None when it is missing (an error if it is required)."""
         value = self.raw.get(field)
         if value is None or value == "":
             if required:
                 self.fail(field, "is required")
-            return False
-        return True
-
-    def text(self, field: str, required: bool = False) -> str | None:
-        if not self.present(field, required):
-            return None
-        value = self.raw[field]
-        if not isinstance(value, str):
-            self.fail(field, f"must be a string, got {_describe(value)}")
             return None
         return value
+
+    def text(self, field: str, required: bool = False) -> str | None:
+        value = self._value(field, required)
+        if value is None or isinstance(value, str):
+            return value
+        self.fail(field, f"must be a string, got {_describe(value)}")
+        return None
 
     def key(self, field: str) -> str | None:
         """A required identifier: 1-64 characters, no surrounding spaces."""
@@ -140,18 +140,18 @@ class _Checker:
         return value
 
     def day(self, field: str, required: bool = False) -> date | None:
-        if not self.present(field, required):
+        value = self._value(field, required)
+        if value is None:
             return None
-        value = self.raw[field]
         parsed = parse_iso_date(value)
         if parsed is None:
             self.fail(field, f"must be an ISO date YYYY-MM-DD, got {_describe(value)}")
         return parsed
 
     def choice(self, field: str, allowed: Collection[object], required: bool = False) -> object:
-        if not self.present(field, required):
+        value = self._value(field, required)
+        if value is None:
             return None
-        value = self.raw[field]
         if isinstance(value, (bool, float)) or value not in allowed:
             options = ", ".join(str(a) for a in allowed)
             self.fail(field, f"must be one of {options}; got {_describe(value)}")
@@ -159,9 +159,9 @@ class _Checker:
         return value
 
     def number(self, field: str, low: float, high: float | None, low_inclusive: bool) -> float | None:
-        if not self.present(field, False):
+        value = self._value(field, False)
+        if value is None:
             return None
-        value = self.raw[field]
         if not _is_number(value):
             self.fail(field, f"must be a number, got {_describe(value)}")
             return None
@@ -174,9 +174,9 @@ class _Checker:
         return float(value)
 
     def count(self, field: str) -> int | None:
-        if not self.present(field, False):
+        value = self._value(field, False)
+        if value is None:
             return None
-        value = self.raw[field]
         if not _is_int(value):
             self.fail(field, f"must be a whole number, got {_describe(value)}")
             return None
@@ -187,29 +187,33 @@ class _Checker:
         return value
 
     def imaging(self) -> tuple[Scan, ...]:
-        if not self.present("imaging", False):
+        entries = self._value("imaging", False)
+        if entries is None:
             return ()
-        entries = self.raw["imaging"]
         if not isinstance(entries, list):
             self.fail("imaging", f"must be a list of {{date, modality}} entries, got {_describe(entries)}")
             return ()
         scans: list[Scan] = []
         for number, entry in enumerate(entries, start=1):
-            if not isinstance(entry, Mapping):
-                self.fail("imaging", f"entry {number} must be an object with date and modality")
-                continue
-            when = parse_iso_date(entry.get("date"))
-            if when is None:
-                self.fail("imaging", f"entry {number}: date must be an ISO date YYYY-MM-DD, "
-                                     f"got {_describe(entry.get('date'))}")
-            modality = entry.get("modality")
-            if isinstance(modality, bool) or modality not in MODALITIES:
-                self.fail("imaging", f"entry {number}: modality must be one of "
-                                     f"{', '.join(MODALITIES)}; got {_describe(modality)}")
-                modality = None
-            if when is not None and isinstance(modality, str):
-                scans.append(Scan(when, modality))
+            scan = self._scan(number, entry)
+            if scan is not None:
+                scans.append(scan)
         return tuple(scans)
+
+    def _scan(self, number: int, entry: object) -> Scan | None:
+        if not isinstance(entry, (dict, Mapping)):  # dict first: the ABC check is slow
+            self.fail("imaging", f"entry {number} must be an object with date and modality")
+            return None
+        when = parse_iso_date(entry.get("date"))
+        if when is None:
+            self.fail("imaging", f"entry {number}: date must be an ISO date YYYY-MM-DD, "
+                                 f"got {_describe(entry.get('date'))}")
+        modality = entry.get("modality")
+        if not (isinstance(modality, str) and modality in _MODALITY_SET):
+            self.fail("imaging", f"entry {number}: modality must be one of "
+                                 f"{', '.join(MODALITIES)}; got {_describe(modality)}")
+            return None
+        return None if when is None else Scan(when, modality)
 
 
 def parse_record(

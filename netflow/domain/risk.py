@@ -102,9 +102,8 @@ def data_issues(record: PatientRecord, as_of: date) -> tuple[str, ...]:
     if record.margin is None:
         issues.append("margin_missing")
     anchor = record.resection_date
-    if any(
-        anchor < scan.date <= as_of and scan.modality not in QUALIFYING_MODALITIES
-        for scan in record.imaging
-    ):
-        issues.append("imaging_ignored_modality")
+    for scan in record.imaging:
+        if anchor < scan.date <= as_of and scan.modality not in QUALIFYING_MODALITIES:
+            issues.append("imaging_ignored_modality")
+            break
     return tuple(issues)

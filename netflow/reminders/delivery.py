@@ -1,4 +1,8 @@
-"""Send the outbox over one SMTP connection; mark each message sent only once the server accepted it."""
+"""Send the outbox over one SMTP connection; mark each message sent only once the server accepted it.
+
+Sending holds the "send" lock; before each message it checks the lock is still its own, so a run
+that lost its database session stops (LockLost) instead of sending beside the run that took over.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ def send_pending(engine: Engine, mailer: Callable[[], Mailer], max_attempts: int
                  teams: Iterable[str] | None = None) -> SendResult:
     """Send every pending message; a failure keeps its error and attempt count and the rest still go."""
     result = SendResult()
-    with exclusive(engine, "send"):
+    with exclusive(engine, "send") as lock:
         with engine.connect() as conn:
             pending = ledger.pending_messages(conn, teams)
         if not pending:
@@ -58,6 +62,7 @@ def send_pending(engine: Engine, mailer: Callable[[], Mailer], max_attempts: int
         try:
             with mailer() as smtp:
                 for message in pending:
+                    lock.check()  # a run whose lock session ended stops here: another run may hold it now
                     try:
                         smtp.send(to_email(message))
                     except DeliveryError as exc:

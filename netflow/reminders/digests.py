@@ -15,18 +15,18 @@ from datetime import date
 from sqlalchemy import Connection, Engine, update
 
 from netflow.adapters import ledger
-from netflow.adapters.locks import exclusive
-from netflow.adapters.mail import make_message_id
+from netflow.adapters.locks import exclusive_transaction
+from netflow.adapters.mail import make_message_id, parse_address
 from netflow.adapters.rendering import render_digest, render_steward
 from netflow.adapters.tables import outbox
-from netflow.config import Settings
+from netflow.config import ConfigError, Settings
 from netflow.domain.digest import DigestItem, WorklistTotals, build_digest
 from netflow.domain.events import NewEvent
 from netflow.domain.rules import RuleBook
 from netflow.domain.steward import StewardItem, build_steward_digest
 from netflow.teams import CareTeam
 
-__all__ = ["Letter", "BuildResult", "build_digests", "recipients"]
+__all__ = ["Letter", "BuildResult", "build_digests", "check_mail_addresses", "recipients"]
 
 OVERDUE_KINDS = frozenset(("overdue", "escalated"))
 
@@ -93,6 +93,19 @@ def _steward_letter(conn: Connection, config: Settings, as_of: date, run_id: str
     return letter, [r["id"] for r in rows]
 
 
+def check_mail_addresses(config: Settings) -> None:
+    """NETFLOW_MAIL_FROM and NETFLOW_DATA_STEWARD must each be one valid address (ConfigError otherwise).
+
+    Checked before anything is built: a digest addressed from or to a bad address could never be sent,
+    and the quarantined rows it reports would be marked reported all the same."""
+    for name, value in (("NETFLOW_MAIL_FROM", config.mail_from), ("NETFLOW_DATA_STEWARD", config.data_steward)):
+        if value is not None:
+            try:
+                parse_address(value)
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}") from None
+
+
 def message_domain(config: Settings) -> str:
     domain = config.mail_from.rpartition("@")[2].strip(">").strip()
     return domain if "." in domain else "netflow.local"
@@ -118,8 +131,9 @@ def build_digests(engine: Engine, config: Settings, book: RuleBook, as_of: date,
     On a dry run nothing is written: the letters are returned (with `dry_events`, the events the
     dry recording pass would have recorded) so they can be written as .eml files.
     """
+    check_mail_addresses(config)
     result = BuildResult()
-    with exclusive(engine, "build"), engine.begin() as conn:
+    with exclusive_transaction(engine, "build") as conn:
         directory = ledger.care_team_directory(conn)
         stored = [] if steward_only else ledger.unassigned_events(conn, teams)
         by_team: dict[str, list[tuple[int, str, str, dict[str, object]]]] = {}

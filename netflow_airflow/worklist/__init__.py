@@ -1,14 +1,14 @@
 """The "NET surveillance" worklist inside the Airflow UI (a FastAPI app behind the Airflow login).
 
     from netflow_airflow.worklist import app          # what plugins/netflow_plugin.py mounts at /netflow
-    from netflow_airflow.worklist.app import create_app
+    from netflow_airflow.worklist.webapp import create_app
 
 `app` is a small ASGI shim: importing this package imports neither FastAPI, netflow's database
 code nor Airflow's API modules, so the plugin loads instantly wherever Airflow loads plugins
 (scheduler, workers, DAG processor). The real app is built on the first request the API server
 sends it, and once a request is answered it hides the MRN in the path and query string that
 Airflow's access log is about to write (netflow_airflow.worklist.privacy). Pages and JSON: see
-netflow_airflow.worklist.app.
+netflow_airflow.worklist.webapp.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class LazyApp:
 
 
 def _create() -> ASGIApp:
-    from netflow_airflow.worklist.app import create_app
+    from netflow_airflow.worklist.webapp import create_app
 
     return create_app()
 

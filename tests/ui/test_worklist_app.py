@@ -24,8 +24,8 @@ from netflow.adapters.mail import FakeMailer
 from netflow.config import Settings
 from netflow.services import remind
 from netflow_airflow.worklist import LazyApp
-from netflow_airflow.worklist.app import create_app, today_in
 from netflow_airflow.worklist.models import Overview, PatientDetail, QuarantineList, Worklist
+from netflow_airflow.worklist.webapp import create_app, today_in
 from tests.support.cohort import HOSTILE_NAME, make_cohort
 from tests.support.records import record, scan
 
@@ -355,3 +355,12 @@ def test_a_bad_as_of_date_is_a_422_that_says_how_to_write_it(client: TestClient)
     assert response.status_code == 422
     assert response.json() == {"detail": "as_of must be a date written YYYY-MM-DD"}
 
+
+
+def test_the_plugin_mounts_the_lazy_app_even_after_the_web_app_module_was_imported() -> None:
+    import importlib
+
+    import netflow_airflow.worklist.webapp  # noqa: F401  (as a test session or the API server may)
+    from netflow_airflow.worklist import LazyApp
+
+    assert isinstance(importlib.import_module("netflow_airflow.worklist").app, LazyApp)
