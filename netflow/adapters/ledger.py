@@ -22,7 +22,8 @@ from netflow.teams import CareTeam
 
 __all__ = [
     "StoredEvent", "OutboxMessage", "by_patient_id", "insert_ignore", "start_run", "finish_run",
-    "latest_other_run_as_of", "iter_event_history", "record_events", "unassigned_events", "patient_names",
+    "latest_other_run_as_of", "iter_event_history", "record_events", "unassigned_counts", "iter_unassigned_events",
+    "patient_names",
     "care_team_directory", "create_outbox_message", "pending_messages", "mark_sent", "mark_attempt_failed",
     "unreported_quarantine", "mark_quarantine_reported", "outbox_counts",
 ]
@@ -106,7 +107,7 @@ def iter_event_history(conn: Connection, shard: int = 0, shards: int = 1
     query = query.order_by(by_patient_id(conn, events.c.patient_id))
     current: str | None = None
     group: list[PastEvent] = []
-    for patient_id, kind, key, payload in conn.execution_options(yield_per=5000).execute(query):
+    for patient_id, kind, key, payload in conn.execute(query, execution_options={"yield_per": 5000}):
         if patient_id != current:
             if current is not None:
                 yield current, group
@@ -132,14 +133,21 @@ def record_events(conn: Connection, new: Sequence[NewEvent], as_of: date, run_id
     return [e for e in new if (e.patient_id, e.kind, e.key) in inserted]
 
 
-def unassigned_events(conn: Connection, teams: Iterable[str] | None = None) -> list[StoredEvent]:
-    """Events that are in no digest yet (closed events never go in one)."""
-    query = select(events.c.id, events.c.patient_id, events.c.care_team, events.c.kind, events.c.payload).where(
-        events.c.outbox_id.is_(None), events.c.kind != "closed")
+def unassigned_counts(conn: Connection, teams: Iterable[str] | None = None) -> dict[str, int]:
+    """How many events of each team are in no digest yet (closed events never go in one)."""
+    query = select(events.c.care_team, func.count()).where(
+        events.c.outbox_id.is_(None), events.c.kind != "closed").group_by(events.c.care_team)
     if teams is not None:
         query = query.where(events.c.care_team.in_(list(teams)))
-    return [StoredEvent(i, p, t, k, json.loads(payload))
-            for i, p, t, k, payload in conn.execute(query.order_by(events.c.id))]
+    return {team: int(n) for team, n in conn.execute(query)}
+
+
+def iter_unassigned_events(conn: Connection, team: str) -> Iterator[StoredEvent]:
+    """One team's events that are in no digest yet, streamed in the order they were recorded."""
+    query = select(events.c.id, events.c.patient_id, events.c.care_team, events.c.kind, events.c.payload).where(
+        events.c.outbox_id.is_(None), events.c.kind != "closed", events.c.care_team == team)
+    for i, p, t, k, payload in conn.execute(query.order_by(events.c.id), execution_options={"yield_per": 5000}):
+        yield StoredEvent(i, p, t, k, json.loads(payload))
 
 
 def patient_names(conn: Connection, patient_ids: Sequence[str]) -> dict[str, str | None]:
@@ -179,8 +187,8 @@ def create_outbox_message(conn: Connection, *, kind: str, team_key: str | None, 
         "body_text": body_text, "body_html": body_html, "status": "pending", "attempts": 0,
         "created_at": utcnow(),
     }).scalar_one()
-    for start in range(0, len(event_ids), 500):
-        chunk = list(event_ids[start:start + 500])
+    for start in range(0, len(event_ids), 5000):
+        chunk = list(event_ids[start:start + 5000])
         conn.execute(update(events).where(and_(events.c.id.in_(chunk), events.c.outbox_id.is_(None)))
                      .values(outbox_id=outbox_id))
     return int(outbox_id)

@@ -30,6 +30,7 @@ __all__ = [
     "DigestItem",
     "DigestRow",
     "DigestSection",
+    "UrgentSample",
     "WorklistTotals",
     "build_digest",
     "check_worklist_url",
@@ -271,20 +272,45 @@ def _urgency(item: DigestItem) -> tuple[Any, ...]:
     )
 
 
+class UrgentSample:
+    """The `max_rows` most urgent items of each section from a stream of any length, and how many
+    more there were: what a digest shows, in memory that does not grow with the stream."""
+
+    def __init__(self, max_rows: int = MAX_ROWS_PER_SECTION) -> None:
+        self.max_rows = max_rows
+        self.kept: dict[str, list[DigestItem]] = {}
+        self.total: dict[str, int] = {}
+
+    def add(self, item: DigestItem) -> None:
+        kept = self.kept.setdefault(item.kind, [])
+        kept.append(item)
+        self.total[item.kind] = self.total.get(item.kind, 0) + 1
+        if len(kept) >= 4 * self.max_rows:
+            kept.sort(key=_urgency)
+            del kept[self.max_rows:]
+
+    def items(self) -> list[DigestItem]:
+        return [item for kept in self.kept.values() for item in sorted(kept, key=_urgency)[:self.max_rows]]
+
+    def omitted(self) -> dict[str, int]:
+        return {kind: max(0, n - self.max_rows) for kind, n in self.total.items()}
+
+
 def _section(key: str, title: str, items: Sequence[DigestItem], labels: Mapping[str, str], phi_level: str,
-             max_rows: int) -> DigestSection:
+             max_rows: int, omitted: int) -> DigestSection:
     ordered = sorted((i for i in items if i.kind == key), key=_urgency)
     shown = tuple(_row(item, labels, phi_level) for item in ordered[:max_rows])
-    return DigestSection(key, title, shown, max(0, len(ordered) - max_rows))
+    return DigestSection(key, title, shown, max(0, len(ordered) - max_rows) + omitted)
 
 
-def _sections(items: Sequence[DigestItem], labels: Mapping[str, str], phi_level: str, max_rows: int
-              ) -> tuple[DigestSection, ...]:
-    unknown = sorted({item.kind for item in items} - _KINDS)
+def _sections(items: Sequence[DigestItem], labels: Mapping[str, str], phi_level: str, max_rows: int,
+              omitted: Mapping[str, int]) -> tuple[DigestSection, ...]:
+    unknown = sorted(({item.kind for item in items} | set(omitted)) - _KINDS)
     if unknown:
         raise ValueError(f"unknown digest item kind {', '.join(unknown)}; expected one of "
                          f"{', '.join(key for key, _ in SECTIONS)}")
-    return tuple(_section(key, title, items, labels, phi_level, max_rows) for key, title in SECTIONS)
+    return tuple(_section(key, title, items, labels, phi_level, max_rows, omitted.get(key, 0))
+                 for key, title in SECTIONS)
 
 
 def count_rows(sections: Iterable[DigestSection]) -> WorklistTotals:
@@ -345,6 +371,7 @@ def build_digest(
     cc_attendings: bool = False,
     cc_lead: bool = False,
     max_rows: int = MAX_ROWS_PER_SECTION,
+    omitted: Mapping[str, int] | None = None,
 ) -> Digest:
     """The digest for one team and run from its new events.
 
@@ -353,12 +380,13 @@ def build_digest(
     copied, for the note explaining why each recipient gets the email. Each section shows its
     `max_rows` most urgent rows; the rest are counted and left to the worklist, so a first run on
     a large cohort still makes an email a person can read and a mail server will accept.
+    `omitted` counts, per section, items the caller already left out (see UrgentSample).
     """
     if phi_level not in PHI_LEVELS:
         raise ValueError(f"phi_level must be minimal or full, got {phi_level!r} (see NETFLOW_PHI_LEVEL)")
     used = {rs.id: rs for rs in rulesets}.values()
     labels = {rs.id: _guideline_label(rs) for rs in used}
-    sections = _sections(items, labels, phi_level, max_rows)
+    sections = _sections(items, labels, phi_level, max_rows, omitted or {})
     counts = count_rows(sections)
     name = clean_text(team_name) or clean_text(team_key)
     return Digest(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import Connection, Engine, update
@@ -20,7 +20,7 @@ from netflow.adapters.mail import make_message_id, parse_address
 from netflow.adapters.rendering import render_digest, render_steward
 from netflow.adapters.tables import outbox
 from netflow.config import ConfigError, Settings
-from netflow.domain.digest import DigestItem, WorklistTotals, build_digest
+from netflow.domain.digest import DigestItem, UrgentSample, WorklistTotals, build_digest
 from netflow.domain.events import NewEvent
 from netflow.domain.rules import RuleBook
 from netflow.domain.steward import StewardItem, build_steward_digest
@@ -66,7 +66,7 @@ def recipients(team: CareTeam, kinds: set[str]) -> tuple[tuple[str, ...], tuple[
 
 
 def _team_letter(team: CareTeam, items: Sequence[DigestItem], event_ids: Sequence[int], totals: WorklistTotals,
-                 book: RuleBook, config: Settings, as_of: date, run_id: str) -> Letter:
+                 book: RuleBook, config: Settings, as_of: date, run_id: str, omitted: Mapping[str, int]) -> Letter:
     kinds = {item.kind for item in items}
     to, cc = recipients(team, kinds)
     used = sorted({str(i.evaluation.get("guideline")) for i in items} & set(book.ids)) or [book.default]
@@ -74,7 +74,7 @@ def _team_letter(team: CareTeam, items: Sequence[DigestItem], event_ids: Sequenc
         team_key=team.key, team_name=team.name, as_of=as_of, run_id=run_id, items=items, totals=totals,
         rulesets=[book[g] for g in used], worklist_url=config.worklist_url, phi_level=config.phi_level,
         cc_attendings=bool(kinds & OVERDUE_KINDS) and bool(team.attendings),
-        cc_lead="escalated" in kinds and bool(team.leads),
+        cc_lead="escalated" in kinds and bool(team.leads), omitted=omitted,
     )
     text, html = render_digest(digest, templates_dir=config.templates_dir)
     return Letter("team_digest", team.key, digest.subject, to, cc, text, html, tuple(event_ids))
@@ -122,6 +122,24 @@ def _store(conn: Connection, letter: Letter, config: Settings, as_of: date, run_
     return outbox_id
 
 
+def _team_digest(conn: Connection, team: CareTeam, dry_events: Sequence[NewEvent], totals: Mapping[str, int],
+                 book: RuleBook, config: Settings, as_of: date, run_id: str) -> tuple[Letter, int]:
+    """One team's letter from its unassigned events, streamed: the most urgent rows and every event id."""
+    sample = UrgentSample()
+    event_ids: list[int] = []
+    for event in ledger.iter_unassigned_events(conn, team.key):
+        event_ids.append(event.id)
+        sample.add(DigestItem(event.kind, event.patient_id, None, event.payload))
+    for new in dry_events:
+        sample.add(DigestItem(new.kind, new.patient_id, None, new.payload))
+    shown = sample.items()
+    names = ledger.patient_names(conn, sorted({item.patient_id for item in shown}))
+    items = [replace(item, name=names.get(item.patient_id)) for item in shown]
+    letter = _team_letter(team, items, event_ids, WorklistTotals(**Counter(totals)), book, config, as_of, run_id,
+                          sample.omitted())
+    return letter, sum(sample.total.values())
+
+
 def build_digests(engine: Engine, config: Settings, book: RuleBook, as_of: date, run_id: str,
                   totals: Mapping[str, Mapping[str, int]], *, teams: frozenset[str] | None = None,
                   dry_run: bool = False, dry_events: Sequence[NewEvent] = (), steward_only: bool = False
@@ -135,26 +153,21 @@ def build_digests(engine: Engine, config: Settings, book: RuleBook, as_of: date,
     result = BuildResult()
     with exclusive_transaction(engine, "build") as conn:
         directory = ledger.care_team_directory(conn)
-        stored = [] if steward_only else ledger.unassigned_events(conn, teams)
-        by_team: dict[str, list[tuple[int, str, str, dict[str, object]]]] = {}
-        for e in stored:
-            by_team.setdefault(e.care_team, []).append((e.id, e.kind, e.patient_id, e.payload))
+        waiting = {} if steward_only else ledger.unassigned_counts(conn, teams)
+        dry_by_team: dict[str, list[NewEvent]] = {}
         for n in dry_events:
             if n.kind != "closed":
-                by_team.setdefault(n.care_team, []).append((0, n.kind, n.patient_id, n.payload))
-        names = ledger.patient_names(conn, sorted({pid for rows in by_team.values() for _, _, pid, _ in rows}))
-        for team_key, rows in sorted(by_team.items()):
+                dry_by_team.setdefault(n.care_team, []).append(n)
+        for team_key in sorted(set(waiting) | set(dry_by_team)):
             team = directory.get(team_key)
             if team is None or not team.navigators:
-                result.waiting[team_key] = len(rows)
+                result.waiting[team_key] = waiting.get(team_key, 0) + len(dry_by_team.get(team_key, ()))
                 continue
-            items = [DigestItem(kind, pid, names.get(pid), payload) for _, kind, pid, payload in rows]
-            counts = Counter({k: v for k, v in totals.get(team_key, {}).items()})
-            letter = _team_letter(team, items, [i for i, *_ in rows if i], WorklistTotals(**counts), book,
-                                  config, as_of, run_id)
+            letter, rows = _team_digest(conn, team, dry_by_team.get(team_key, ()), totals.get(team_key, {}), book,
+                                        config, as_of, run_id)
             result.letters.append(letter)
             result.digests += 1
-            result.rows += len(items)
+            result.rows += rows
         steward = _steward_letter(conn, config, as_of, run_id)
         if steward is not None:
             result.letters.append(steward[0])

@@ -261,3 +261,22 @@ def test_a_section_shows_its_most_urgent_rows_and_counts_the_rest() -> None:
     assert [r.mrn for r in overdue.rows] == ["MRN0007", "MRN0006", "MRN0005"]
     assert (overdue.more, overdue.count, digest.row_count) == (4, 7, 7)
     assert digest.subject.endswith(": 7 overdue, 0 due, 0 high-risk (2026-12-01)")
+
+
+def test_an_urgent_sample_keeps_the_most_urgent_rows_of_a_long_stream_and_counts_the_rest() -> None:
+    import random
+
+    from netflow.domain.digest import DigestItem, UrgentSample
+
+    days = list(range(1, 1001))
+    random.Random(4).shuffle(days)
+    sample = UrgentSample(max_rows=5)
+    for d in days:
+        sample.add(DigestItem("overdue", f"MRN{d:04d}", None, {"escalation_level": 1, "days_overdue": d}))
+    sample.add(DigestItem("due", "MRN9999", None, {}))
+
+    kept = sample.items()
+
+    assert [i.patient_id for i in kept if i.kind == "overdue"] == [f"MRN{d:04d}" for d in (1000, 999, 998, 997, 996)]
+    assert [i.patient_id for i in kept if i.kind == "due"] == ["MRN9999"]
+    assert sample.omitted() == {"overdue": 995, "due": 0}
