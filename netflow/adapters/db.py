@@ -172,3 +172,15 @@ def is_migrated(engine: Engine) -> bool:
     """True when the netflow tables exist (the database has been upgraded at least once)."""
     with engine.connect() as conn:
         return inspect(conn).has_table("patients")
+
+
+def dialect_insert(conn: Connection, table: Any) -> Any:
+    """An INSERT that knows ON CONFLICT, for the connection's dialect (SQLite and PostgreSQL spell it alike)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def by_code_point(conn: Connection, column: Any) -> Any:
+    """Order by code point, as Python compares strings (PostgreSQL's default collation may not)."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column

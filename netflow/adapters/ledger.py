@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, func, select, update
 
 from netflow.adapters.bulk import insert_many
+from netflow.adapters.db import by_code_point, dialect_insert
 from netflow.adapters.tables import care_teams, events, outbox, patients, quarantine, runs, team_members, utcnow
 from netflow.domain.events import SEVERITY, NewEvent, PastEvent
 from netflow.teams import CareTeam
 
 __all__ = [
-    "StoredEvent", "OutboxMessage", "by_patient_id", "insert_ignore", "start_run", "finish_run",
+    "StoredEvent", "OutboxMessage", "insert_ignore", "start_run", "finish_run",
     "latest_other_run_as_of", "iter_event_history", "record_events", "unassigned_counts", "iter_unassigned_events",
     "patient_names",
     "care_team_directory", "create_outbox_message", "pending_messages", "mark_sent", "mark_attempt_failed",
@@ -58,15 +58,9 @@ class OutboxMessage:
     attempts: int
 
 
-def by_patient_id(conn: Connection, column: Any) -> ColumnElement[Any]:
-    """Order by patient_id in code-point order on every database (Python compares strings so)."""
-    return column.collate("C") if conn.dialect.name == "postgresql" else column  # type: ignore[no-any-return]
-
-
 def insert_ignore(conn: Connection, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
 # Runs -------------------------------------------------------------------------------------------
@@ -104,7 +98,7 @@ def iter_event_history(conn: Connection, shard: int = 0, shards: int = 1
     if shards > 1:
         query = query.join(patients, patients.c.patient_id == events.c.patient_id).where(
             patients.c.bucket % shards == shard)
-    query = query.order_by(by_patient_id(conn, events.c.patient_id))
+    query = query.order_by(by_code_point(conn, events.c.patient_id))
     current: str | None = None
     group: list[PastEvent] = []
     for patient_id, kind, key, payload in conn.execute(query, execution_options={"yield_per": 5000}):

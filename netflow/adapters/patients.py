@@ -23,12 +23,11 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, and_, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from netflow.adapters import streaming
 from netflow.adapters.bulk import insert_many
-from netflow.adapters.db import scrubbed_errors
+from netflow.adapters.db import by_code_point, dialect_insert, scrubbed_errors
 from netflow.adapters.tables import BUCKETS, care_teams, imaging_studies, patients, quarantine, team_members
 from netflow.domain.record import FieldError, PatientRecord, Scan
 from netflow.teams import ROLES, CareTeam
@@ -78,11 +77,6 @@ class QuarantineEntry:
     errors: tuple[FieldError, ...]
     raw_hash: str
     resolved: bool = False
-
-
-def _insert(conn: Connection, table: Any) -> Any:
-    """A dialect INSERT that knows ON CONFLICT (SQLite and PostgreSQL spell it the same)."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
@@ -137,7 +131,7 @@ class PatientWriter:
             "reported_at": None,
         } for e in entries]
         if rows:
-            stmt = _insert(self._conn, quarantine).on_conflict_do_nothing(index_elements=["raw_hash"])
+            stmt = dialect_insert(self._conn, quarantine).on_conflict_do_nothing(index_elements=["raw_hash"])
             self._conn.execute(stmt, rows)
 
     def resolve_quarantine(self, record_keys: Collection[str], now: datetime) -> int:
@@ -153,7 +147,7 @@ class PatientWriter:
     def replace_teams(self, teams: Iterable[CareTeam], now: datetime) -> None:
         """Create or update each team, and replace its members with the listed ones."""
         for team in teams:
-            stmt = _insert(self._conn, care_teams)
+            stmt = dialect_insert(self._conn, care_teams)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["key"],
                 set_={"name": stmt.excluded.name, "guideline": stmt.excluded.guideline,
@@ -234,11 +228,6 @@ def _cohort_filter(team: str | None, shard: int, shards: int) -> ColumnElement[b
     return and_(True, *conditions)
 
 
-def _by_id(conn: Connection, column: Any) -> Any:
-    """Order by code point, as Python compares strings (PostgreSQL's default collation may not)."""
-    return column.collate("C") if conn.dialect.name == "postgresql" else column
-
-
 def _patients_query(conn: Connection, where: ColumnElement[bool]) -> Select[Any]:
     """The patients in PATIENT_FIELDS columns, by patient_id.
 
@@ -261,4 +250,4 @@ def _imaging_query(conn: Connection, where: ColumnElement[bool] | None) -> Selec
     query = select(i.patient_id, i.date, i.modality, i.id)
     if where is not None:
         query = query.join_from(imaging_studies, patients, patients.c.patient_id == i.patient_id).where(where)
-    return query.order_by(_by_id(conn, i.patient_id), i.date, i.modality)
+    return query.order_by(by_code_point(conn, i.patient_id), i.date, i.modality)
