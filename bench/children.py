@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from multiprocessing import get_context
 from pathlib import Path
@@ -75,24 +76,19 @@ def dag(path: str) -> dict[str, Any]:
 
 
 def _record_shard(url: str, as_of: str, run_id: str, shard: int, shards: int) -> dict[str, Any]:
-    from netflow.adapters.db import make_engine
     from netflow.config import Settings
-    from netflow.services import record, rulebook_for
+    from netflow.installation import Installation
+    from netflow.services import daily
 
-    engine = make_engine(url)
-    try:
-        result = record(engine, rulebook_for(Settings.from_env()), date.fromisoformat(as_of), run_id,
-                        shard=shard, shards=shards)
-        return result.as_counts()
-    finally:
-        engine.dispose()
+    with Installation.from_settings(replace(Settings.from_env(), database_url=url)) as inst:
+        return daily.record(inst, date.fromisoformat(as_of), run_id, shard=shard, shards=shards).as_counts()
 
 
 def shards(url: str, as_of: str, count: str) -> dict[str, Any]:
     """The daily path as the DAG runs it: record_shard mapped over N shards in parallel, then build, send."""
-    from netflow.adapters.db import make_engine
     from netflow.config import Settings
-    from netflow.services import build, finish, merge_team_totals, rulebook_for, send, summarise
+    from netflow.installation import Installation
+    from netflow.services import daily
 
     n = int(count)
     run_id = f"bench-shards-{n}-{time.time_ns()}"
@@ -100,20 +96,11 @@ def shards(url: str, as_of: str, count: str) -> dict[str, Any]:
     with get_context("fork").Pool(processes=n) as pool:
         recorded = pool.starmap(_record_shard, [(url, as_of, run_id, k, n) for k in range(n)])
     record_seconds = time.perf_counter() - started
-    config = Settings.from_env()
-    engine = make_engine(url)
-    try:
+    with Installation.from_settings(replace(Settings.from_env(), database_url=url)) as inst:
         day = date.fromisoformat(as_of)
-        totals_by_team = merge_team_totals(r["teams"] for r in recorded)
-        built = build(engine, config, rulebook_for(config), day, run_id, totals_by_team)
-        sent = send(engine, config)
-        built_counts = {"digests": built.digests, "steward_digests": built.steward_digests,
-                        "waiting_teams": built.waiting}
-        totals = summarise(recorded, built_counts, {"sent": sent.sent, "retrying": sent.retrying,
-                                                    "failed": sent.failed})
-        finish(engine, run_id, totals)
-    finally:
-        engine.dispose()
+        built = daily.build(inst, day, run_id, recorded)
+        sent = daily.send(inst)
+        totals = daily.summary(inst, day, run_id, recorded, built.as_counts(), sent.as_counts()).as_counts()
     return {"seconds": time.perf_counter() - started, "record": record_seconds,
             "evaluated": totals["evaluated"], "sent": totals["sent"]}
 

@@ -39,17 +39,17 @@ PATIENTS = Asset("netflow_patients")
 def net_patient_import() -> None:
     @task
     def list_inbox() -> list[str]:
-        from netflow.inbox import inbox_files
+        from netflow.services import imports
 
-        return inbox_files(glue.settings().inbox)
+        with glue.current_run() as run:
+            return imports.inbox_files(run.inst)
 
     @task(outlets=[PATIENTS], max_active_tis_per_dagrun=1)
     def import_file(name: str) -> dict[str, Any]:
-        from netflow.inbox import import_inbox_file
-        from netflow.services import rulebook_for
+        from netflow.services import imports
 
-        config = glue.settings()
-        return import_inbox_file(config, name, rulebook_for(config).ids)
+        with glue.current_run() as run:
+            return imports.import_inbox_file(run.inst, name)
 
     import_file.expand(name=list_inbox())
 

@@ -7,7 +7,8 @@ every patient in the patient database against the guideline rule sets, records w
 care team one digest email.
 
 **Tasks**
-1. `check`: the configuration and the patient database (migrated, reachable) are fine.
+1. `check`: the configuration and the patient database (migrated, reachable) are fine, and the
+   run's as-of date is valid (a mistyped `as_of` fails here, once, not in every shard).
 2. `record_shard` (mapped over `NETFLOW_SHARDS` patient shards): evaluate the shard and record
    its new events. Any worker can take any shard; the events are the same whatever the count.
 3. `build`: one digest per care team into the outbox, in one transaction with its events.
@@ -24,11 +25,11 @@ ids only. Nothing in logs or XCom names a patient: counts, team keys and run ids
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 import netflow_airflow as glue
 
@@ -53,74 +54,49 @@ CONFIG = glue.schedule_settings()
 )
 def net_surveillance_daily() -> None:
     @task
-    def check() -> list[int]:
-        """Configuration and database are usable; returns the shard numbers to map over."""
-        from netflow.services import check_installation
+    def check() -> list[dict[str, Any]]:
+        """Configuration and database are usable; settles the run's as-of date. One entry per shard."""
+        from netflow.services import daily
 
-        config = glue.settings()
-        check_installation(config)
-        return list(range(config.shards))
+        with glue.current_run() as run:
+            return daily.check(run.inst, run.requested_as_of, run.run_date).as_counts()
 
     @task(max_active_tis_per_dagrun=16)
-    def record_shard(shard: int) -> dict[str, Any]:
-        from netflow.adapters.db import make_engine
-        from netflow.services import record, rulebook_for
+    def record_shard(as_of: str, shard: int, shards: int) -> dict[str, Any]:
+        from netflow.services import daily
 
-        context = get_current_context()
-        config = glue.settings()
-        result = record(make_engine(config.database_url), rulebook_for(config), glue.as_of(context, config),
-                        glue.run_id(context), shard=shard, shards=config.shards, teams=glue.teams(context),
-                        dry_run=glue.dry_run(context))
-        return result.as_counts()
+        with glue.current_run() as run:
+            return daily.record(run.inst, date.fromisoformat(as_of), run.run_id, shard=shard, shards=shards,
+                                teams=run.teams, dry_run=run.dry_run).as_counts()
 
     @task
     def build(recorded: list[dict[str, Any]]) -> dict[str, Any]:
-        from netflow.adapters.db import make_engine
-        from netflow.services import build as build_digests
-        from netflow.services import merge_team_totals, rulebook_for
+        from netflow.services import daily
 
-        context = get_current_context()
-        if glue.dry_run(context):
-            return {"digests": 0, "dry_run": True}
-        config = glue.settings()
-        totals = merge_team_totals(r["teams"] for r in recorded)
-        result = build_digests(make_engine(config.database_url), config, rulebook_for(config),
-                               glue.as_of(context, config), glue.run_id(context), totals, teams=glue.teams(context))
-        return {"digests": result.digests, "steward_digests": result.steward_digests,
-                "waiting_teams": result.waiting}
+        with glue.current_run() as run:
+            return daily.build(run.inst, daily.recorded_on(recorded), run.run_id, recorded, teams=run.teams,
+                               dry_run=run.dry_run).as_counts()
 
     @task(retries=4, retry_delay=timedelta(minutes=1), retry_exponential_backoff=True,
           max_retry_delay=timedelta(minutes=30))
     def send(built: dict[str, Any]) -> dict[str, Any]:
-        from netflow.adapters.db import make_engine
-        from netflow.services import send as send_outbox
+        """Fails (and is retried) while a message is not delivered; what was sent is never sent again."""
+        from netflow.services import daily
 
-        context = get_current_context()
-        if built.get("dry_run"):
-            return {"sent": 0, "retrying": 0, "failed": 0}
-        config = glue.settings()
-        result = send_outbox(make_engine(config.database_url), config, teams=glue.teams(context))
-        counts = {"sent": result.sent, "retrying": result.retrying, "failed": result.failed}
-        if not result.ok:
-            raise RuntimeError(f"{result.retrying + result.failed} message(s) not delivered "
-                               f"({counts}); they stay in the outbox: " + "; ".join(result.problems))
-        return counts
+        with glue.current_run() as run:
+            return daily.send(run.inst, run.teams, dry_run=run.dry_run).raise_if_undelivered().as_counts()
 
     @task
     def summary(recorded: list[dict[str, Any]], built: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
-        from netflow.adapters.db import make_engine
-        from netflow.services import finish, summarise
+        from netflow.services import daily
 
-        context = get_current_context()
-        config = glue.settings()
-        totals = summarise(recorded, built, sent)
-        totals["as_of"] = glue.as_of(context, config).isoformat()
-        if not glue.dry_run(context):
-            finish(make_engine(config.database_url), glue.run_id(context), totals)
-        print(glue.summary_table(totals))
-        return totals
+        with glue.current_run() as run:
+            result = daily.summary(run.inst, daily.recorded_on(recorded), run.run_id, recorded, built, sent,
+                                   dry_run=run.dry_run)
+        print(result.table())
+        return result.as_counts()
 
-    recorded = record_shard.expand(shard=check())
+    recorded = record_shard.expand_kwargs(check())
     built = build(recorded)
     summary(recorded, built, send(built))
 

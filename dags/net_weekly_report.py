@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 import netflow_airflow as glue
 
@@ -41,31 +41,19 @@ CONFIG = glue.schedule_settings()
 def net_weekly_report() -> None:
     @task
     def team_reports() -> dict[str, Any]:
-        from netflow.adapters.db import make_engine
-        from netflow.reports import weekly_report
-        from netflow.services import rulebook_for
+        from netflow.services import reports
 
-        context = get_current_context()
-        config = glue.settings()
-        result = weekly_report(make_engine(config.database_url), config, rulebook_for(config),
-                               glue.as_of(context, config), glue.run_id(context), dry_run=glue.dry_run(context),
-                               teams=glue.teams(context))
-        return result.as_counts()
+        with glue.current_run() as run:
+            return reports.weekly_report(run.inst, run.as_of, run.run_id, dry_run=run.dry_run,
+                                         teams=run.teams).as_counts()
 
     @task
     def steward_digest(reports: dict[str, Any]) -> dict[str, Any]:
-        from netflow.adapters.db import make_engine
-        from netflow.services import steward_digest as send_steward_digest
+        from netflow.services import reports as use_case
 
-        context = get_current_context()
-        config = glue.settings()
-        if glue.dry_run(context):
-            return {"reports": reports, "steward_digests": 0, "dry_run": True}
-        sent = send_steward_digest(make_engine(config.database_url), config, glue.as_of(context, config),
-                                   glue.run_id(context))
-        if not sent.ok:
-            raise RuntimeError("the data steward digest was not delivered: " + "; ".join(sent.problems))
-        return {"reports": reports, "steward_sent": sent.sent}
+        with glue.current_run() as run:
+            sent = use_case.steward_digest(run.inst, run.as_of, run.run_id, dry_run=run.dry_run)
+        return {"reports": reports, "steward": sent.raise_if_undelivered().as_counts(), "dry_run": run.dry_run}
 
     steward_digest(team_reports())
 

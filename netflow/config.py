@@ -7,13 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROJECT_ROOT", "ConfigError", "Settings"]
+from netflow.errors import ConfigurationError
+
+__all__ = ["DEFAULT_GUIDELINE", "PROJECT_ROOT", "ConfigError", "Settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PHI_LEVELS = ("minimal", "full")
+DEFAULT_GUIDELINE = "nccn"  # the installation default rule set unless NETFLOW_GUIDELINE says otherwise
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError):
     """A setting is missing or malformed; the message names the variable and the fix."""
 
 
@@ -44,12 +47,22 @@ def _paths(env: Mapping[str, str], name: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in raw.split(os.pathsep) if p.strip())
 
 
+def _worklist_url(env: Mapping[str, str]) -> str:
+    from netflow.domain.digest import check_worklist_url
+
+    url = env.get("NETFLOW_WORKLIST_URL", "").strip() or "http://localhost:8080/netflow/"
+    try:
+        return check_worklist_url(url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an installation configures, with the defaults of a local demo."""
 
     database_url: str
-    default_guideline: str = "nccn"
+    default_guideline: str = DEFAULT_GUIDELINE
     ruleset_files: tuple[Path, ...] = ()
     smtp_url: str = "smtp://127.0.0.1:1025"
     smtp_allow_insecure: bool = False
@@ -77,7 +90,7 @@ class Settings:
             raise ConfigError(f"NETFLOW_PHI_LEVEL must be minimal or full, got {phi!r}")
         return cls(
             database_url=env.get("NETFLOW_DATABASE_URL", "").strip() or default_db,
-            default_guideline=env.get("NETFLOW_GUIDELINE", "").strip() or "nccn",
+            default_guideline=env.get("NETFLOW_GUIDELINE", "").strip() or DEFAULT_GUIDELINE,
             ruleset_files=_paths(env, "NETFLOW_RULESETS"),
             smtp_url=env.get("NETFLOW_SMTP_URL", "").strip() or "smtp://127.0.0.1:1025",
             smtp_allow_insecure=_bool(env, "NETFLOW_SMTP_ALLOW_INSECURE"),
@@ -86,7 +99,7 @@ class Settings:
             mail_from=env.get("NETFLOW_MAIL_FROM", "").strip() or "netflow@localhost",
             data_steward=env.get("NETFLOW_DATA_STEWARD", "").strip() or None,
             phi_level=phi,
-            worklist_url=env.get("NETFLOW_WORKLIST_URL", "").strip() or "http://localhost:8080/netflow/",
+            worklist_url=_worklist_url(env),
             max_attempts=_int(env, "NETFLOW_MAX_ATTEMPTS", 5),
             timezone=env.get("NETFLOW_TIMEZONE", "").strip() or "UTC",
             shards=_int(env, "NETFLOW_SHARDS", 1),

@@ -7,17 +7,20 @@ is lazy: nothing reads a connection or the database when a DAG file is parsed.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from netflow.config import Settings
-from netflow.domain.dates import parse_iso_date
+from netflow.config import ConfigError, Settings
 
-__all__ = ["as_of", "database_url_from_connection", "default_args", "dry_run", "failure_notifier", "run_id",
-           "schedule_settings", "settings", "smtp_url_from_connection", "summary_table", "teams"]
+if TYPE_CHECKING:
+    from netflow.installation import Installation
 
+__all__ = ["Run", "as_of", "current_run", "database_url_from_connection", "default_args", "dry_run",
+           "failure_notifier", "installation", "run_date", "run_id", "schedule_settings", "settings",
+           "smtp_url_from_connection", "teams"]
 
 
 def schedule_settings() -> Settings:
@@ -37,18 +40,16 @@ def _connection(conn_id: str) -> Any | None:
 
 def database_url_from_connection(conn: Any) -> str:
     """A SQLAlchemy URL from an Airflow connection's fields (Connection.get_uri() is not one)."""
-    from sqlalchemy.engine import URL
+    from netflow.adapters.db import url_from_parts
 
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host}"
-    drivers = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
-    if conn.conn_type not in drivers:
-        raise ValueError(f"connection {conn.conn_id!r} has type {conn.conn_type!r}; netflow needs postgres or sqlite")
+    if conn.conn_type not in ("postgres", "postgresql"):
+        raise ConfigError(f"connection {conn.conn_id!r} has type {conn.conn_type!r}; netflow needs postgres or sqlite")
     tls = {k: str(v) for k, v in conn.extra_dejson.items()
            if k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs")}
-    url = URL.create(drivers[conn.conn_type], username=conn.login or None, password=conn.password or None,
-                     host=conn.host or None, port=conn.port or None, database=conn.schema or None, query=tls)
-    return url.render_as_string(hide_password=False)
+    return url_from_parts(username=conn.login or None, password=conn.password or None, host=conn.host or None,
+                          port=conn.port or None, database=conn.schema or None, query=tls)
 
 
 def smtp_url_from_connection(conn: Any) -> tuple[str, str | None]:
@@ -84,19 +85,27 @@ def settings() -> Settings:
     return dataclasses.replace(config, **changes) if changes else config
 
 
-def as_of(context: Any, config: Settings) -> date:
-    """The `as_of` param when given (to replay a date), else the run's date in the installation time zone.
+def installation() -> Installation:
+    """The installation for a task: settings from the environment and the Airflow connections."""
+    from netflow.installation import Installation
 
-    Manual and asset-triggered runs have no logical date in Airflow 3, so run_after is the fallback."""
-    requested = (context["params"].get("as_of") or "").strip()
-    if requested:
-        parsed = parse_iso_date(requested)
-        if parsed is None:
-            raise ValueError(f"param as_of must be a date as YYYY-MM-DD, got {requested!r}")
-        return parsed
+    return Installation.from_settings(settings())
+
+
+def run_date(context: Any, config: Settings) -> date:
+    """The run's date in the installation time zone. Manual and asset-triggered runs have no logical
+    date in Airflow 3, so run_after is the fallback."""
     dag_run = context["dag_run"]
     moment: datetime = dag_run.logical_date or dag_run.run_after
     return moment.astimezone(ZoneInfo(config.timezone)).date()
+
+
+def as_of(context: Any, config: Settings) -> date:
+    """The `as_of` param when given (to replay a date), else the run's date in the installation time zone."""
+    from netflow.services.daily import parse_as_of
+
+    requested = (context["params"].get("as_of") or "").strip()
+    return parse_as_of(requested) if requested else run_date(context, config)
 
 
 def run_id(context: Any) -> str:
@@ -110,6 +119,50 @@ def teams(context: Any) -> frozenset[str] | None:
 
 def dry_run(context: Any) -> bool:
     return bool(context["params"].get("dry_run"))
+
+
+@dataclass
+class Run:
+    """What a task of a netflow DAG run works with: the installation, and the run's id and params.
+
+        with glue.current_run() as run:
+            return daily.record(run.inst, run.day(as_of), run.run_id, teams=run.teams).as_counts()
+    """
+
+    inst: Installation
+    run_id: str
+    teams: frozenset[str] | None
+    dry_run: bool
+    requested_as_of: str
+    run_date: date
+
+    @property
+    def as_of(self) -> date:
+        """The `as_of` param when given, else the run's date (the daily DAG's `check` settles it once)."""
+        from netflow.services.daily import parse_as_of
+
+        return parse_as_of(self.requested_as_of) if self.requested_as_of else self.run_date
+
+    @staticmethod
+    def day(iso: str) -> date:
+        """A date passed on by an upstream task (ISO text in XCom)."""
+        return date.fromisoformat(iso)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.inst.close()
+
+
+def current_run() -> Run:
+    """The running task's Run (call it inside a task)."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    inst = installation()
+    return Run(inst, run_id(context), teams(context), dry_run(context),
+               str(context["params"].get("as_of") or "").strip(), run_date(context, inst.settings))
 
 
 def default_args(config: Settings, **overrides: Any) -> dict[str, Any]:
@@ -137,16 +190,3 @@ def failure_notifier(config: Settings) -> list[Any]:
             "the outbox and go out with the next attempt.</p>"
         ),
     )]
-
-
-def summary_table(totals: dict[str, Any]) -> str:
-    """The run summary as a few aligned lines for the task log (counts only)."""
-    lines = [f"netflow run summary for {totals.get('as_of')}" + (" (dry run)" if totals.get("dry_run") else "")]
-    lines.append(f"  patients evaluated   {totals['evaluated']}")
-    for status, n in totals["by_status"].items():
-        lines.append(f"    {status:<18} {n}")
-    for kind, n in totals["events"].items():
-        lines.append(f"  event {kind:<14} {n}")
-    lines.append(f"  digests built        {totals['digests']} (+{totals['steward_digests']} data steward)")
-    lines.append(f"  sent / retrying / failed  {totals['sent']} / {totals['retrying']} / {totals['failed']}")
-    return "\n".join(lines)

@@ -9,14 +9,18 @@ and real transactions (SQLAlchemy emits BEGIN, so reads inside a transaction see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
+
+from netflow.errors import DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -33,10 +37,17 @@ __all__ = [
     "normalise_url",
     "safe_url",
     "upgrade",
+    "url_from_parts",
+    "utcnow",
 ]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = "netflow:migrations"
+
+
+def utcnow() -> datetime:
+    """The timestamp written to created_at / updated_at columns (UTC, from this machine's clock)."""
+    return datetime.now(UTC)
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -47,22 +58,17 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
+def url_from_parts(*, username: str | None, password: str | None, host: str | None, port: int | None,
+                   database: str | None, query: Mapping[str, str]) -> str:
+    """A PostgreSQL URL (psycopg 3) from its parts, each quoted as a URL needs (a password may hold @ or /)."""
+    url = URL.create("postgresql+psycopg", username=username, password=password, host=host, port=port,
+                     database=database, query=query)
+    return url.render_as_string(hide_password=False)
+
+
 def safe_url(url: str | URL) -> str:
     """The URL as it may appear in output and logs: the password hidden."""
     return normalise_url(url).render_as_string(hide_password=True)
-
-
-class DatabaseError(SQLAlchemyError):
-    """A database error whose message holds no row data (PostgreSQL's DETAIL line quotes the values).
-
-    `kind` is the driver's exception class (IntegrityError, OperationalError...), `sqlstate` the
-    PostgreSQL error code where there is one.
-    """
-
-    def __init__(self, kind: str, message: str, sqlstate: str | None = None) -> None:
-        self.kind = kind
-        self.sqlstate = sqlstate
-        super().__init__(f"{kind}: {message}" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""))
 
 
 def _scrub(exc: DBAPIError) -> DatabaseError:
@@ -75,13 +81,23 @@ def _scrub(exc: DBAPIError) -> DatabaseError:
     return DatabaseError(type(original).__name__, primary, getattr(original, "sqlstate", None))
 
 
+# Errors of a connection that failed or went away (not of a statement written wrong: those are bugs).
+_CONNECTION_ERRORS = (sa_exc.DisconnectionError, sa_exc.PendingRollbackError, sa_exc.ResourceClosedError,
+                      sa_exc.TimeoutError)
+
+
 @contextmanager
 def scrubbed_errors() -> Iterator[None]:
-    """Turn driver errors raised inside the block into a DatabaseError without patient data."""
+    """Turn driver errors raised inside the block into a DatabaseError without patient data.
+
+    The CLI runs every command inside it, so a database lost mid-command is one line, not a traceback."""
     try:
         yield
     except DBAPIError as exc:
         raise _scrub(exc) from None
+    except _CONNECTION_ERRORS as exc:
+        lines = str(exc).strip().splitlines()
+        raise DatabaseError(type(exc).__name__, lines[0] if lines else "connection error") from None
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -144,11 +160,12 @@ def upgrade(url: str | URL, revision: str = "head") -> str | None:
 
     engine = make_engine(url)
     try:
-        with engine.begin() as conn:
+        with scrubbed_errors(), engine.begin() as conn:
             config = alembic_config(url)
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
-        return current_revision(engine)
+        with scrubbed_errors():
+            return current_revision(engine)
     finally:
         engine.dispose()
 

@@ -33,7 +33,8 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from netflow.adapters.db import DatabaseError, scrubbed_errors
+from netflow.adapters.db import scrubbed_errors
+from netflow.errors import DatabaseError
 
 __all__ = ["HeldLock", "LockLost", "exclusive", "exclusive_transaction"]
 
@@ -117,7 +118,7 @@ def exclusive(engine: Engine, name: str) -> Iterator[HeldLock]:
                 with scrubbed_errors():
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     conn.commit()
-            except SQLAlchemyError as exc:  # the session is gone, and its lock with it
+            except (SQLAlchemyError, DatabaseError) as exc:  # the session is gone, and its lock with it
                 log.info("could not release netflow's %r lock (%s): its session has ended, which "
                          "released it", name, type(exc).__name__)
 

@@ -19,20 +19,22 @@ import zlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, delete, select, update
+from sqlalchemy import Connection, Engine, Select, and_, delete, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from netflow.adapters import streaming
 from netflow.adapters.bulk import insert_many
 from netflow.adapters.db import by_code_point, dialect_insert, scrubbed_errors
-from netflow.adapters.tables import BUCKETS, care_teams, imaging_studies, patients, quarantine, team_members
+from netflow.adapters.tables import BUCKETS, care_teams, imaging_studies, patients, quarantine, team_members, utcnow
+from netflow.batching import IN_LIST, batched
 from netflow.domain.record import FieldError, PatientRecord, Scan
-from netflow.teams import ROLES, CareTeam
+from netflow.domain.teams import ROLES, CareTeam
 
-__all__ = ["PATIENT_FIELDS", "PatientStore", "PatientWriter", "QuarantineEntry", "bucket_of", "record_hash"]
+__all__ = ["PATIENT_FIELDS", "PatientStore", "PatientWriter", "QuarantineEntry", "QuarantineRow", "bucket_of",
+           "record_hash"]
 
 # The patient columns that hold the record (everything but imaging), in record order.
 PATIENT_FIELDS = (
@@ -79,9 +81,24 @@ class QuarantineEntry:
     resolved: bool = False
 
 
-def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    """A row that failed validation and awaits a fix; the raw content stays in the database."""
+
+    id: int
+    source: str
+    line_no: int
+    record_key: str | None
+    errors: tuple[FieldError, ...]
+    created_at: datetime | None
+
+
+def _quarantine_row(row: Any) -> QuarantineRow:
+    created = row.created_at
+    return QuarantineRow(row.id, row.source, row.line_no, row.record_key,
+                         tuple(FieldError(str(err.get("field", "")), str(err.get("message", "")))
+                               for err in json.loads(row.errors)),
+                         created.replace(tzinfo=UTC) if created is not None and created.tzinfo is None else created)
 
 
 class PatientWriter:
@@ -93,7 +110,7 @@ class PatientWriter:
     def record_hashes(self, patient_ids: Collection[str]) -> dict[str, str]:
         """record_hash of each of these patients already in the database."""
         found: dict[str, str] = {}
-        for ids in _chunks(sorted(patient_ids)):
+        for ids in batched(sorted(patient_ids), IN_LIST):
             query = select(patients.c.patient_id, patients.c.record_hash).where(patients.c.patient_id.in_(ids))
             found.update({pid: digest for pid, digest in self._conn.execute(query)})
         return found
@@ -102,7 +119,7 @@ class PatientWriter:
         """(patient_id, date, modality) of the imaging already stored for these patients."""
         t = imaging_studies.c
         keys: set[ScanKey] = set()
-        for ids in _chunks(sorted(patient_ids)):
+        for ids in batched(sorted(patient_ids), IN_LIST):
             query = select(t.patient_id, t.date, t.modality).where(t.patient_id.in_(ids))
             keys.update((pid, when, modality) for pid, when, modality in self._conn.execute(query))
         return keys
@@ -137,7 +154,7 @@ class PatientWriter:
     def resolve_quarantine(self, record_keys: Collection[str], now: datetime) -> int:
         """A valid record arrived for these patients: their open quarantine rows leave quarantine."""
         resolved = 0
-        for keys in _chunks(sorted(record_keys)):
+        for keys in batched(sorted(record_keys), IN_LIST):
             stmt = (update(quarantine)
                     .where(quarantine.c.record_key.in_(keys), quarantine.c.resolved_at.is_(None))
                     .values(resolved_at=now))
@@ -159,6 +176,80 @@ class PatientWriter:
             if members:
                 self._conn.execute(team_members.insert(), members)
 
+    # Questions asked inside a transaction (the digest build reads and writes in one snapshot)
+
+    def care_teams(self) -> dict[str, CareTeam]:
+        """Every configured care team with its members, by key."""
+        teams = self._conn.execute(select(care_teams).order_by(care_teams.c.key)).all()
+        members = self._conn.execute(select(team_members).order_by(team_members.c.id)).all()
+        by_team: dict[str, dict[str, list[str]]] = {t.key: {f: [] for f in ROLES} for t in teams}
+        field_of = {role: field for field, role in ROLES.items()}
+        for m in members:
+            by_team[m.team_key][field_of[m.role]].append(m.email)
+        return {t.key: CareTeam(key=t.key, name=t.name, guideline=t.guideline,
+                                **{f: tuple(v) for f, v in by_team[t.key].items()}) for t in teams}
+
+    def names(self, patient_ids: Collection[str]) -> dict[str, str | None]:
+        """The recorded name of each of these patients, by patient_id."""
+        found: dict[str, str | None] = {}
+        for ids in batched(sorted(patient_ids), IN_LIST):
+            query = select(patients.c.patient_id, patients.c.name).where(patients.c.patient_id.in_(ids))
+            found.update({pid: name for pid, name in self._conn.execute(query)})
+        return found
+
+    def unreported_quarantine(self) -> list[QuarantineRow]:
+        """Open quarantined rows not yet in a data steward digest, oldest first."""
+        q = quarantine.c
+        query = (select(q.id, q.source, q.line_no, q.record_key, q.errors, q.created_at)
+                 .where(q.reported_at.is_(None), q.resolved_at.is_(None)).order_by(q.id))
+        return [_quarantine_row(row) for row in self._conn.execute(query)]
+
+    def mark_quarantine_reported(self, ids: Sequence[int]) -> None:
+        now = utcnow()
+        for chunk in batched(ids, IN_LIST):
+            self._conn.execute(update(quarantine).where(quarantine.c.id.in_(chunk)).values(reported_at=now))
+
+    def open_quarantine_rows(self, patient_id: str | None = None) -> list[QuarantineRow]:
+        """Quarantined rows awaiting a fix (of this patient's MRN, if given), oldest first."""
+        q = quarantine.c
+        query = (select(q.id, q.source, q.line_no, q.record_key, q.errors, q.created_at)
+                 .where(q.resolved_at.is_(None)).order_by(q.id))
+        if patient_id is not None:
+            query = query.where(q.record_key == patient_id)
+        return [_quarantine_row(row) for row in self._conn.execute(query)]
+
+    def open_quarantine_count(self) -> int:
+        query = select(func.count()).select_from(quarantine).where(quarantine.c.resolved_at.is_(None))
+        return int(self._conn.execute(query).scalar_one())
+
+    def record_guidelines(self, patient_ids: Collection[str]) -> dict[str, str | None]:
+        """The guideline each of these stored records names itself (None: its team's or the default)."""
+        found: dict[str, str | None] = {}
+        for ids in batched(sorted(patient_ids), IN_LIST):
+            query = select(patients.c.patient_id, patients.c.guideline).where(patients.c.patient_id.in_(ids))
+            found.update({pid: guideline for pid, guideline in self._conn.execute(query)})
+        return found
+
+    def care_team_names(self) -> dict[str, str]:
+        """Every care team by key: the configured ones with their names, and team keys that only
+        patients name (no configuration yet) under their key. Sorted by name, then key."""
+        names = {key: name for key, name in self._conn.execute(select(care_teams.c.key, care_teams.c.name))}
+        for (key,) in self._conn.execute(select(patients.c.care_team).distinct()):
+            names.setdefault(key, key)
+        return dict(sorted(names.items(), key=lambda item: (item[1].casefold(), item[0])))
+
+    def team_patient_names(self, team: str) -> dict[str, str | None]:
+        """The recorded name of each patient of `team`, by patient_id."""
+        query = select(patients.c.patient_id, patients.c.name).where(patients.c.care_team == team)
+        return {pid: name for pid, name in self._conn.execute(query)}
+
+    def find_record(self, patient_id: str) -> PatientRecord | None:
+        """The stored patient with its imaging, or None when no patient has this id."""
+        people = select(*(patients.c[name] for name in PATIENT_FIELDS)).where(patients.c.patient_id == patient_id)
+        i = imaging_studies.c
+        scans = select(i.patient_id, i.date, i.modality).where(i.patient_id == patient_id).order_by(i.date, i.id)
+        return next(streaming.merged_records(self._conn, people, scans), None)
+
 
 class PatientStore:
     """The patient database behind one engine."""
@@ -177,29 +268,43 @@ class PatientStore:
             with conn.begin():
                 yield PatientWriter(conn)
 
+    @contextmanager
+    def _reading(self) -> Iterator[PatientWriter]:
+        with scrubbed_errors(), self.engine.connect() as conn:
+            yield PatientWriter(conn)
+
     def care_teams(self) -> dict[str, CareTeam]:
         """Every care team with its members, by key."""
-        with self.engine.connect() as conn:
-            teams = conn.execute(select(care_teams).order_by(care_teams.c.key)).all()
-            members = conn.execute(select(team_members).order_by(team_members.c.id)).all()
-        by_team: dict[str, dict[str, list[str]]] = {t.key: {f: [] for f in ROLES} for t in teams}
-        field_of = {role: field for field, role in ROLES.items()}
-        for m in members:
-            by_team[m.team_key][field_of[m.role]].append(m.email)
-        return {t.key: CareTeam(key=t.key, name=t.name, guideline=t.guideline,
-                                **{f: tuple(v) for f, v in by_team[t.key].items()}) for t in teams}
+        with self._reading() as r:
+            return r.care_teams()
 
     def team_guidelines(self) -> dict[str, str]:
         """The guideline each care team chose, for the teams that chose one."""
-        query = select(care_teams.c.key, care_teams.c.guideline).where(care_teams.c.guideline.is_not(None))
-        with self.engine.connect() as conn:
-            return {key: guideline for key, guideline in conn.execute(query)}
+        return {key: team.guideline for key, team in self.care_teams().items() if team.guideline is not None}
 
-    def open_quarantine(self) -> list[dict[str, Any]]:
-        """Quarantined rows not yet resolved, oldest first (for the data steward)."""
-        query = select(quarantine).where(quarantine.c.resolved_at.is_(None)).order_by(quarantine.c.id)
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+    def record_guidelines(self, patient_ids: Collection[str]) -> dict[str, str | None]:
+        with self._reading() as r:
+            return r.record_guidelines(patient_ids)
+
+    def open_quarantine_rows(self, patient_id: str | None = None) -> list[QuarantineRow]:
+        with self._reading() as r:
+            return r.open_quarantine_rows(patient_id)
+
+    def open_quarantine_count(self) -> int:
+        with self._reading() as r:
+            return r.open_quarantine_count()
+
+    def care_team_names(self) -> dict[str, str]:
+        with self._reading() as r:
+            return r.care_team_names()
+
+    def team_patient_names(self, team: str) -> dict[str, str | None]:
+        with self._reading() as r:
+            return r.team_patient_names(team)
+
+    def find_record(self, patient_id: str) -> PatientRecord | None:
+        with self._reading() as r:
+            return r.find_record(patient_id)
 
     def stream_records(self, team: str | None = None, shard: int = 0, shards: int = 1,
                        batch: int = 1000) -> Iterator[PatientRecord]:

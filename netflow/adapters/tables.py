@@ -6,7 +6,7 @@ The migrations in netflow/migrations/versions/ must build exactly this schema; a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     Column,
@@ -23,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+
+from netflow.adapters.db import utcnow
 
 __all__ = [
     "BUCKETS",
@@ -49,11 +51,6 @@ NAMING_CONVENTION = {
 BUCKETS = 1024  # patients.bucket = crc32(patient_id) % BUCKETS; shard k of n holds bucket % n == k
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def utcnow() -> datetime:
-    """The timestamp written to created_at / updated_at columns."""
-    return datetime.now(UTC)
 
 
 def _stamp(name: str, nullable: bool = False) -> Column[datetime]:

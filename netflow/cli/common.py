@@ -1,17 +1,15 @@
-"""Helpers shared by the subcommands: dates, settings and the rule book."""
+"""Helpers shared by the subcommands: dates, run ids, the installation from the environment."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import UTC, date, datetime
 
-from netflow.cli import UsageError
-from netflow.config import ConfigError, Settings
+from netflow.config import Settings
 from netflow.domain.dates import parse_iso_date
-from netflow.domain.rules import RuleBook
-from netflow.guidelines import RuleSetError, load_rulebook
+from netflow.installation import Installation
 
-__all__ = ["add_as_of", "as_of_date", "rulebook", "settings"]
+__all__ = ["add_as_of", "as_of_date", "installation", "run_id"]
 
 
 def as_of_date(text: str) -> date:
@@ -27,20 +25,11 @@ def add_as_of(parser: argparse.ArgumentParser, required: bool = True) -> None:
                         help="the date to evaluate on (the engine never reads the clock)")
 
 
-def settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+def installation(guideline: str | None = None) -> Installation:
+    """The installation as the NETFLOW_* environment describes it (`guideline`: e.g. --guideline)."""
+    return Installation.from_settings(Settings.from_env(), guideline=guideline)
 
 
-def rulebook(config: Settings, guideline: str | None = None) -> RuleBook:
-    """The installation's rule book; `guideline` (e.g. --guideline) overrides its default."""
-    try:
-        book = load_rulebook(config.ruleset_files, "nccn")
-    except RuleSetError as exc:
-        raise UsageError(str(exc)) from None
-    default = guideline or config.default_guideline
-    if default not in book.ids:
-        raise UsageError(f"unknown guideline {default!r}; known: {', '.join(book.ids)}")
-    return book.with_default(default)
+def run_id(given: str | None) -> str:
+    """--run-id, else cli-<UTC timestamp>."""
+    return given or f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"

@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from netflow.cli import UsageError
 from netflow.cli.common import as_of_date
+from netflow.cli.progress import Progress
 from netflow.demo import (
     DEFAULT_AS_OF,
     DEFAULT_MALFORMED_RATE,
@@ -21,7 +22,6 @@ from netflow.demo import (
     teams_yaml,
     write_cohort,
 )
-from netflow.progress import Progress
 
 __all__ = ["register", "run"]
 

@@ -10,12 +10,14 @@ from datetime import date
 from typing import IO, Any
 
 from netflow.cli import UsageError
-from netflow.cli.common import add_as_of, rulebook, settings
+from netflow.cli.common import add_as_of
+from netflow.config import Settings
 from netflow.domain.engine import evaluate
 from netflow.domain.evaluation import Evaluation
 from netflow.domain.explain import invalid
 from netflow.domain.record import FieldError
 from netflow.domain.rules import RuleBook
+from netflow.installation import load_book
 
 __all__ = ["evaluate_lines", "register"]
 
@@ -71,7 +73,7 @@ def _open(path: str) -> IO[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    book = rulebook(settings(), args.guideline)
+    book = load_book(Settings.from_env(), args.guideline)
     source = _open(args.file)
     out = sys.stdout
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
-from netflow.adapters.patients import PatientStore
-from netflow.adapters.tables import utcnow
 from netflow.cli import UsageError
-from netflow.cli.common import rulebook, settings
-from netflow.cli.db import open_database
-from netflow.importer import ImportCounts, import_source
-from netflow.progress import Progress
-from netflow.readers import Source, SourceError, open_source
-from netflow.teams import TeamsError, load_teams_file
+from netflow.cli.common import installation
+from netflow.cli.progress import Progress
+from netflow.guidelines.teams import TeamsError
+from netflow.imports.formats import Source
+from netflow.services.imports import FileImport, import_files, load_teams
 
 __all__ = ["register"]
 
@@ -40,45 +38,29 @@ def register(sub: Any) -> None:
     load.set_defaults(handler=run_teams_load)
 
 
-def _sources(paths: list[str]) -> list[Source]:
-    try:
-        return [open_source(path) for path in paths]
-    except SourceError as exc:
-        raise UsageError(f"{exc}; nothing was imported") from None
-
-
 def run_import(args: argparse.Namespace) -> int:
-    config = settings()
-    guidelines = rulebook(config).ids
-    sources = _sources(args.files)
-    engine = open_database()
-    store = PatientStore(engine)
-    total = ImportCounts()
-    try:
-        for source in sources:
-            with Progress(source.name) as progress:
-                counts = import_source(store, source, guidelines, on_rows=progress.advance)
-            print(f"{source.name}: {counts.summary()}", flush=True)
-            total += counts
-    finally:
-        engine.dispose()
-    if len(sources) > 1:
-        print(f"total: {total.summary()}")
+    shown: list[Progress] = []
+
+    def progress(source: Source) -> Callable[[int], None]:
+        shown.append(Progress(source.name))
+        return shown[-1].advance
+
+    def done(imported: FileImport) -> None:
+        shown.pop().close()
+        print(f"{imported.name}: {imported.counts.summary()}", flush=True)
+
+    with installation() as inst:
+        result = import_files(inst, args.files, progress, done)
+    if len(result.files) > 1:
+        print(f"total: {result.total.summary()}")
     return 0
 
 
 def run_teams_load(args: argparse.Namespace) -> int:
-    config = settings()
-    guidelines = rulebook(config).ids
-    try:
-        teams = load_teams_file(args.file, guidelines)
-    except TeamsError as exc:
-        raise UsageError(f"{exc}\nnothing was loaded") from None
-    engine = open_database()
-    try:
-        with PatientStore(engine).transaction() as tx:
-            tx.replace_teams(teams, utcnow())
-    finally:
-        engine.dispose()
-    print(f"loaded {len(teams)} care team(s) from {args.file}")
+    with installation() as inst:
+        try:
+            loaded = load_teams(inst, args.file)
+        except TeamsError as exc:
+            raise UsageError(f"{exc}\nnothing was loaded") from None
+    print(f"loaded {loaded} care team(s) from {args.file}")
     return 0

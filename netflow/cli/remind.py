@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from netflow.adapters.db import scrubbed_errors
 from netflow.cli import UsageError
-from netflow.cli.common import add_as_of, settings
-from netflow.cli.db import open_database
-from netflow.config import ConfigError
-from netflow.guidelines import RuleSetError
-from netflow.services import remind, smtp_mailer
+from netflow.cli.common import add_as_of, installation, run_id
+from netflow.services.daily import RemindResult, remind
 
 __all__ = ["register"]
 
@@ -49,44 +39,21 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-@contextmanager
-def _quiet_driver_cleanup() -> Iterator[None]:
-    """Once a connection is lost, SQLAlchemy logs each clean-up step that fails with it (closing a
-    cursor, resetting a pooled connection) as an error with a traceback. The command's own line
-    says what happened; those are not printed."""
-    logger = logging.getLogger("sqlalchemy")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.eml_dir and not args.dry_run:
         raise UsageError("--eml-dir goes with --dry-run")
-    config = settings()
-    run_id = args.run_id or f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
-    try:
-        mailer = None if args.dry_run else smtp_mailer(config)
-        engine = open_database()
-        try:
-            with scrubbed_errors(), _quiet_driver_cleanup():
-                result = remind(config, args.as_of, run_id, engine=engine, mailer=mailer, dry_run=args.dry_run,
-                                eml_dir=args.eml_dir, teams=frozenset(args.teams) if args.teams else None)
-        finally:
-            engine.dispose()
-    except (ConfigError, RuleSetError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    except SQLAlchemyError as exc:  # the database went away mid-run: one line, no traceback, no row data
-        reason = " ".join(str(exc).split())[:300]
-        print(f"netflow remind: error: the patient database failed mid-run ({reason}); what was committed "
-              "is kept and nothing unconfirmed was marked sent: run the same command again", file=sys.stderr)
-        return 1
+    with installation() as inst:
+        inst.db.check_ready()
+        result = remind(inst, args.as_of, run_id(args.run_id), dry_run=args.dry_run, eml_dir=args.eml_dir,
+                        teams=frozenset(args.teams) if args.teams else None)
+    _print(result, args.as_of)
+    return 0 if result.dry_run or result.sent.ok else 1
+
+
+def _print(result: RemindResult, as_of: date) -> None:
     counts = result.as_counts()
     events = ", ".join(f"{n} {kind}" for kind, n in counts["events"].items()) or "none"
-    print(f"{counts['evaluated']} patients evaluated on {args.as_of}" + (" (dry run)" if result.dry_run else ""))
+    print(f"{counts['evaluated']} patients evaluated on {as_of}" + (" (dry run)" if result.dry_run else ""))
     if result.recorded.replay:
         print("as-of date is before the latest recorded run: evaluated only, nothing new recorded")
     print(f"events: {events}")
@@ -97,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if result.dry_run:
         for path in result.eml_files:
             print(f"wrote {path}")
-        return 0
+        return
     print(f"sent: {result.sent.sent}, retrying: {result.sent.retrying}, failed: {result.sent.failed}")
     for problem in result.sent.problems:
         print(f"problem: {problem}")
-    return 0 if result.sent.ok else 1

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from netflow.cli import UsageError
-from netflow.cli.common import add_as_of, rulebook, settings
-from netflow.cli.db import open_database
-from netflow.config import ConfigError
-from netflow.reports import ReportResult, weekly_report
-from netflow.scanning import ScanError
+from netflow.cli.common import add_as_of, installation, run_id
+from netflow.services.reports import ReportResult, weekly_report
 
 __all__ = ["register"]
 
@@ -61,16 +57,9 @@ def _print(result: ReportResult) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.eml_dir and not args.dry_run:
         raise UsageError("--eml-dir goes with --dry-run")
-    config = settings()
-    book = rulebook(config)
-    run_id = args.run_id or f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
-    engine = open_database()
-    try:
-        result = weekly_report(engine, config, book, args.as_of, run_id, dry_run=args.dry_run,
-                               eml_dir=args.eml_dir, teams=args.teams)
-    except (ConfigError, ScanError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    finally:
-        engine.dispose()
+    with installation() as inst:
+        inst.db.check_ready()
+        result = weekly_report(inst, args.as_of, run_id(args.run_id), dry_run=args.dry_run, eml_dir=args.eml_dir,
+                               teams=args.teams)
     _print(result)
     return 0 if result.ok else 1

@@ -9,10 +9,9 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from netflow.cli import UsageError
-from netflow.cli.common import add_as_of, rulebook, settings
-from netflow.cli.db import open_database
+from netflow.cli.common import add_as_of, installation
 from netflow.domain.evaluation import Evaluation
-from netflow.scanning import ScanError, iter_evaluations
+from netflow.services.scan import scan
 
 __all__ = ["register", "write_jsonl", "write_table"]
 
@@ -71,19 +70,12 @@ def write_table(evaluations: Iterable[Evaluation], out: IO[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = settings()
-    shards = args.shards if args.shards is not None else config.shards
-    if shards < 1 or not 0 <= args.shard < shards:
-        raise UsageError(f"--shard must be between 0 and {shards - 1} (with --shards {shards}), got {args.shard}")
-    book = rulebook(config)
-    engine = open_database()
-    writer = write_table if args.format == "table" else write_jsonl
-    try:
-        writer(iter_evaluations(engine, args.as_of, book, team=args.team, shard=args.shard, shards=shards),
-               sys.stdout)
-    except ScanError as exc:
-        raise UsageError(str(exc)) from None
-    finally:
-        engine.dispose()
+    with installation() as inst:
+        shards = args.shards if args.shards is not None else inst.settings.shards
+        if shards < 1 or not 0 <= args.shard < shards:
+            raise UsageError(f"--shard must be between 0 and {shards - 1} (with --shards {shards}), "
+                             f"got {args.shard}")
+        writer = write_table if args.format == "table" else write_jsonl
+        writer(scan(inst, args.as_of, team=args.team, shard=args.shard, shards=shards), sys.stdout)
     sys.stdout.flush()
     return 0

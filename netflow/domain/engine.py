@@ -20,11 +20,11 @@ from typing import Any
 from netflow.domain import explain
 from netflow.domain.dates import add_months, age_on
 from netflow.domain.evaluation import Evaluation
-from netflow.domain.record import INACTIVE_STATUSES, PatientRecord, parse_record
+from netflow.domain.record import INACTIVE_STATUSES, FieldError, PatientRecord, parse_record
 from netflow.domain.risk import QUALIFYING_MODALITIES, assess_risk, data_issues, review_reasons
-from netflow.domain.rules import RuleBook, RuleSet
+from netflow.domain.rules import RuleBook, RuleSet, guideline_for
 
-__all__ = ["evaluate", "evaluate_record", "last_qualifying_scan"]
+__all__ = ["evaluate", "evaluate_record", "evaluate_stored", "last_qualifying_scan"]
 
 
 def evaluate(raw: object, as_of: date, book: RuleBook, default_guideline: str | None = None) -> Evaluation:
@@ -43,7 +43,19 @@ def evaluate(raw: object, as_of: date, book: RuleBook, default_guideline: str | 
             errors=tuple(errors),
             explanation=explain.invalid(errors),
         )
-    guideline = record.guideline or default_guideline or book.default
+    return evaluate_stored(record, as_of, book, default_guideline)
+
+
+def evaluate_stored(record: PatientRecord, as_of: date, book: RuleBook, team_guideline: str | None = None
+                    ) -> Evaluation:
+    """Evaluate a record already validated (e.g. read back from the patient database) under its guideline.
+
+    A guideline the book does not have (removed since the record was stored) makes the record invalid."""
+    guideline = guideline_for(record.guideline, team_guideline, book)
+    if guideline not in book.ids:
+        errors = (FieldError("guideline", f"must be one of {', '.join(book.ids)}; got {guideline!r}"),)
+        return Evaluation(patient_id=record.patient_id, as_of=as_of, status="invalid", errors=errors,
+                          explanation=explain.invalid(list(errors)), care_team=record.care_team)
     return evaluate_record(record, as_of, book[guideline])
 
 

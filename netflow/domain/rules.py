@@ -128,3 +128,11 @@ class RuleBook:
 
     def __getitem__(self, guideline: str) -> RuleSet:
         return self.rulesets[guideline]
+
+
+def guideline_for(record_guideline: str | None, team_guideline: str | None, book: RuleBook) -> str:
+    """Which rule set applies to a patient: the record's own, else the care team's, else the book's default.
+
+    The one place this is decided. The id may be one the book no longer has (a rule set removed after
+    the record named it): the engine then evaluates the record as invalid, naming the field."""
+    return record_guideline or team_guideline or book.default

@@ -9,8 +9,10 @@ from typing import Any
 
 import yaml
 
+from netflow.config import DEFAULT_GUIDELINE
 from netflow.domain.record import PRIMARY_SITES
 from netflow.domain.rules import TIERS, Interval, NotIndicatedWhen, Phase, Rule, RuleBook, RuleSet
+from netflow.errors import ConfigurationError
 
 __all__ = ["BUILTIN_DIR", "RuleSetError", "builtin_files", "load_rulebook", "load_ruleset"]
 
@@ -25,7 +27,7 @@ SETTINGS = {"lead_days": 0, "grace_days": 0, "escalation_days": 1, "horizon_mont
 SCHEDULED_SITES = tuple(s for s in PRIMARY_SITES if s != "other")
 
 
-class RuleSetError(ValueError):
+class RuleSetError(ConfigurationError):
     """A rule set file is wrong. The message lists each problem with where it is and how to fix it."""
 
     def __init__(self, path: Path | str, problems: list[str]) -> None:
@@ -297,6 +299,6 @@ def _load(files: tuple[Path, ...], default: str) -> RuleBook:
     return RuleBook(rulesets, default)
 
 
-def load_rulebook(extra_files: Iterable[Path | str] = (), default: str = "nccn") -> RuleBook:
+def load_rulebook(extra_files: Iterable[Path | str] = (), default: str = DEFAULT_GUIDELINE) -> RuleBook:
     """The built-in rule sets, plus an installation's own files (which may replace a built-in id)."""
     return _load(tuple(Path(p).resolve() for p in extra_files), default)

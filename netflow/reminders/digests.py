@@ -11,22 +11,20 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from email.message import EmailMessage
+from typing import Any
 
-from sqlalchemy import Connection, Engine, update
-
-from netflow.adapters import ledger
-from netflow.adapters.locks import exclusive_transaction
-from netflow.adapters.mail import make_message_id, parse_address
+from netflow.adapters.database import Database, UnitOfWork
+from netflow.adapters.mail import build_message, check_addresses, make_message_id, message_domain
 from netflow.adapters.rendering import render_digest, render_steward
-from netflow.adapters.tables import outbox
-from netflow.config import ConfigError, Settings
+from netflow.config import Settings
 from netflow.domain.digest import DigestItem, UrgentSample, WorklistTotals, build_digest
 from netflow.domain.events import NewEvent
 from netflow.domain.rules import RuleBook
 from netflow.domain.steward import StewardItem, build_steward_digest
-from netflow.teams import CareTeam
+from netflow.domain.teams import CareTeam
 
-__all__ = ["Letter", "BuildResult", "build_digests", "check_mail_addresses", "recipients"]
+__all__ = ["Letter", "BuildResult", "build_digests", "letter_message", "recipients"]
 
 OVERDUE_KINDS = frozenset(("overdue", "escalated"))
 
@@ -52,6 +50,10 @@ class BuildResult:
     rows: int = 0
     waiting: dict[str, int] = field(default_factory=dict)  # team key -> events waiting for configuration
     letters: list[Letter] = field(default_factory=list)
+
+    def as_counts(self) -> dict[str, Any]:
+        return {"digests": self.digests, "steward_digests": self.steward_digests,
+                "waiting_teams": dict(sorted(self.waiting.items()))}
 
 
 def recipients(team: CareTeam, kinds: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -80,67 +82,55 @@ def _team_letter(team: CareTeam, items: Sequence[DigestItem], event_ids: Sequenc
     return Letter("team_digest", team.key, digest.subject, to, cc, text, html, tuple(event_ids))
 
 
-def _steward_letter(conn: Connection, config: Settings, as_of: date, run_id: str) -> tuple[Letter, list[int]] | None:
+def _steward_letter(tx: UnitOfWork, config: Settings, as_of: date, run_id: str) -> tuple[Letter, list[int]] | None:
     if not config.data_steward:
         return None
-    rows = ledger.unreported_quarantine(conn)
+    rows = tx.patients.unreported_quarantine()
     if not rows:
         return None
-    items = [StewardItem(r["source"], r["line_no"], r["record_key"], r["errors"]) for r in rows]
+    items = [StewardItem(r.source, r.line_no, r.record_key, r.errors) for r in rows]
     digest = build_steward_digest(as_of=as_of, run_id=run_id, items=items, worklist_url=config.worklist_url)
     text, html = render_steward(digest, templates_dir=config.templates_dir)
     letter = Letter("steward_digest", None, digest.subject, (config.data_steward,), (), text, html)
-    return letter, [r["id"] for r in rows]
+    return letter, [r.id for r in rows]
 
 
-def check_mail_addresses(config: Settings) -> None:
-    """NETFLOW_MAIL_FROM and NETFLOW_DATA_STEWARD must each be one valid address (ConfigError otherwise).
-
-    Checked before anything is built: a digest addressed from or to a bad address could never be sent,
-    and the quarantined rows it reports would be marked reported all the same."""
-    for name, value in (("NETFLOW_MAIL_FROM", config.mail_from), ("NETFLOW_DATA_STEWARD", config.data_steward)):
-        if value is not None:
-            try:
-                parse_address(value)
-            except ValueError as exc:
-                raise ConfigError(f"{name}: {exc}") from None
+def letter_message(letter: Letter, config: Settings, as_of: date, number: int) -> EmailMessage:
+    """A dry run's letter as the email it would be (`number` stands in for its outbox id)."""
+    return build_message(sender=config.mail_from, to=letter.to, cc=letter.cc, subject=letter.subject,
+                         text=letter.body_text, html=letter.body_html,
+                         message_id=make_message_id(number, message_domain(config), as_of=as_of))
 
 
-def message_domain(config: Settings) -> str:
-    domain = config.mail_from.rpartition("@")[2].strip(">").strip()
-    return domain if "." in domain else "netflow.local"
-
-
-def _store(conn: Connection, letter: Letter, config: Settings, as_of: date, run_id: str) -> int:
-    outbox_id = ledger.create_outbox_message(
-        conn, kind=letter.kind, team_key=letter.team_key, run_id=run_id, as_of=as_of,
+def _store(tx: UnitOfWork, letter: Letter, config: Settings, as_of: date, run_id: str) -> int:
+    outbox_id = tx.ledger.create_outbox_message(
+        kind=letter.kind, team_key=letter.team_key, run_id=run_id, as_of=as_of,
         message_id=f"<pending.{uuid.uuid4().hex}@netflow.local>", subject=letter.subject,
         sender=config.mail_from, to=letter.to, cc=letter.cc, body_text=letter.body_text,
         body_html=letter.body_html, event_ids=letter.event_ids)
-    final_id = make_message_id(outbox_id, message_domain(config), as_of=as_of)
-    conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(message_id=final_id))
+    tx.ledger.set_message_id(outbox_id, make_message_id(outbox_id, message_domain(config), as_of=as_of))
     return outbox_id
 
 
-def _team_digest(conn: Connection, team: CareTeam, dry_events: Sequence[NewEvent], totals: Mapping[str, int],
+def _team_digest(tx: UnitOfWork, team: CareTeam, dry_events: Sequence[NewEvent], totals: Mapping[str, int],
                  book: RuleBook, config: Settings, as_of: date, run_id: str) -> tuple[Letter, int]:
     """One team's letter from its unassigned events, streamed: the most urgent rows and every event id."""
     sample = UrgentSample()
     event_ids: list[int] = []
-    for event in ledger.iter_unassigned_events(conn, team.key):
+    for event in tx.ledger.iter_unassigned_events(team.key):
         event_ids.append(event.id)
         sample.add(DigestItem(event.kind, event.patient_id, None, event.payload))
     for new in dry_events:
         sample.add(DigestItem(new.kind, new.patient_id, None, new.payload))
     shown = sample.items()
-    names = ledger.patient_names(conn, sorted({item.patient_id for item in shown}))
+    names = tx.patients.names({item.patient_id for item in shown})
     items = [replace(item, name=names.get(item.patient_id)) for item in shown]
     letter = _team_letter(team, items, event_ids, WorklistTotals(**Counter(totals)), book, config, as_of, run_id,
                           sample.omitted())
     return letter, sum(sample.total.values())
 
 
-def build_digests(engine: Engine, config: Settings, book: RuleBook, as_of: date, run_id: str,
+def build_digests(db: Database, config: Settings, book: RuleBook, as_of: date, run_id: str,
                   totals: Mapping[str, Mapping[str, int]], *, teams: frozenset[str] | None = None,
                   dry_run: bool = False, dry_events: Sequence[NewEvent] = (), steward_only: bool = False
                   ) -> BuildResult:
@@ -149,11 +139,11 @@ def build_digests(engine: Engine, config: Settings, book: RuleBook, as_of: date,
     On a dry run nothing is written: the letters are returned (with `dry_events`, the events the
     dry recording pass would have recorded) so they can be written as .eml files.
     """
-    check_mail_addresses(config)
+    check_addresses(config)
     result = BuildResult()
-    with exclusive_transaction(engine, "build") as conn:
-        directory = ledger.care_team_directory(conn)
-        waiting = {} if steward_only else ledger.unassigned_counts(conn, teams)
+    with db.transaction(lock="build") as tx:
+        directory = tx.patients.care_teams()
+        waiting = {} if steward_only else tx.ledger.unassigned_counts(teams)
         dry_by_team: dict[str, list[NewEvent]] = {}
         for n in dry_events:
             if n.kind != "closed":
@@ -163,20 +153,20 @@ def build_digests(engine: Engine, config: Settings, book: RuleBook, as_of: date,
             if team is None or not team.navigators:
                 result.waiting[team_key] = waiting.get(team_key, 0) + len(dry_by_team.get(team_key, ()))
                 continue
-            letter, rows = _team_digest(conn, team, dry_by_team.get(team_key, ()), totals.get(team_key, {}), book,
+            letter, rows = _team_digest(tx, team, dry_by_team.get(team_key, ()), totals.get(team_key, {}), book,
                                         config, as_of, run_id)
             result.letters.append(letter)
             result.digests += 1
             result.rows += rows
-        steward = _steward_letter(conn, config, as_of, run_id)
+        steward = _steward_letter(tx, config, as_of, run_id)
         if steward is not None:
             result.letters.append(steward[0])
             result.steward_digests += 1
         if dry_run:
-            conn.rollback()
+            tx.rollback()
             return result
         for letter in result.letters:
-            _store(conn, letter, config, as_of, run_id)
+            _store(tx, letter, config, as_of, run_id)
         if steward is not None:
-            ledger.mark_quarantine_reported(conn, steward[1])
+            tx.patients.mark_quarantine_reported(steward[1])
     return result

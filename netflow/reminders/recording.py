@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import islice
 from typing import Any
 
-from sqlalchemy import Engine
-
-from netflow.adapters import ledger
+from netflow.adapters.database import Database
+from netflow.batching import batched
+from netflow.cohort import evaluate_cohort
 from netflow.domain.evaluation import Evaluation
 from netflow.domain.events import NewEvent, PastEvent, decide_events, window_kind
 from netflow.domain.rules import RuleBook
-from netflow.scanning import iter_evaluations
 
 __all__ = ["TEAM_COUNTERS", "RecordResult", "record_run", "team_counters"]
 
@@ -27,8 +26,9 @@ TEAM_COUNTERS = ("escalated", "overdue", "due", "due_soon", "high_risk", "needs_
 
 @dataclass
 class RecordResult:
-    """What a recording pass did: counts only (safe for logs and XCom)."""
+    """What a recording pass did on its as-of date: counts only (safe for logs and XCom)."""
 
+    as_of: date
     evaluated: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
@@ -38,6 +38,7 @@ class RecordResult:
 
     def as_counts(self) -> dict[str, Any]:
         return {
+            "as_of": self.as_of.isoformat(),
             "evaluated": self.evaluated,
             "by_status": dict(sorted(self.by_status.items())),
             "events": dict(sorted(self.events.items())),
@@ -74,24 +75,18 @@ def _with_history(evaluations: Iterator[Evaluation], history: Iterator[tuple[str
             yield evaluation, []
 
 
-def record_run(engine: Engine, book: RuleBook, as_of: date, run_id: str, *, shard: int = 0, shards: int = 1,
+def record_run(db: Database, book: RuleBook, as_of: date, run_id: str, *, shard: int = 0, shards: int = 1,
                teams: frozenset[str] | None = None, dry_run: bool = False) -> RecordResult:
     """Evaluate one shard of the cohort and record its new events (nothing is written on a dry run).
 
     Replaying an earlier date than one already run evaluates but records nothing new.
     """
-    result = RecordResult()
-    with engine.connect() as conn:
-        if not dry_run:
-            with conn.begin():
-                ledger.start_run(conn, run_id, as_of)
-        latest = ledger.latest_other_run_as_of(conn, run_id)
-        conn.rollback()
+    result = RecordResult(as_of)
+    latest = db.ledger.begin_run(run_id, as_of, record=not dry_run)
     result.replay = latest is not None and as_of < latest
-    with engine.connect() as history_conn, engine.connect() as write_conn:
-        history = ledger.iter_event_history(history_conn, shard, shards)
-        stream = _with_history(iter_evaluations(engine, as_of, book, shard=shard, shards=shards), history)
-        while batch := list(islice(stream, BATCH)):
+    with closing(db.ledger.iter_event_history(shard, shards)) as history:
+        evaluations = evaluate_cohort(db, as_of, book, shard=shard, shards=shards)
+        for batch in batched(_with_history(evaluations, history), BATCH):
             new: list[NewEvent] = []
             for evaluation, past in batch:
                 team = evaluation.care_team or ""
@@ -99,16 +94,13 @@ def record_run(engine: Engine, book: RuleBook, as_of: date, run_id: str, *, shar
                     continue
                 result.evaluated += 1
                 result.by_status[evaluation.status] += 1
-                counters = result.teams.setdefault(team, Counter()) if evaluation.status != "invalid" else None
-                if counters is not None:
-                    counters.update(team_counters(evaluation))
+                if evaluation.status != "invalid":
+                    result.teams.setdefault(team, Counter()).update(team_counters(evaluation))
                 if not result.replay:
                     new.extend(decide_events(evaluation, past))
             if dry_run:
                 result.new_events.extend(new)
                 result.events.update(e.kind for e in new)
             elif new:
-                with write_conn.begin():
-                    inserted = ledger.record_events(write_conn, new, as_of, run_id)
-                result.events.update(e.kind for e in inserted)
+                result.events.update(e.kind for e in db.ledger.record_events(new, as_of, run_id))
     return result

@@ -15,10 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote
 
-from sqlalchemy import Engine
-
-from netflow.adapters import worklist as queries
-from netflow.adapters.patients import PatientStore
 from netflow.config import Settings
 from netflow.domain.dates import age_on
 from netflow.domain.digest import SECTIONS, clean_text, display_name
@@ -28,8 +24,8 @@ from netflow.domain.explain import SITE_NAMES
 from netflow.domain.metrics import ISSUE_WORDS, WORKLIST_BARS, TeamMetrics
 from netflow.domain.record import PatientRecord
 from netflow.domain.rules import RuleBook
-from netflow.reports import team_metrics
-from netflow.scanning import evaluate_stored, iter_evaluations
+from netflow.installation import Installation
+from netflow.services import worklist as queries
 from netflow_airflow.worklist.models import (
     Bar,
     DataIssue,
@@ -65,15 +61,21 @@ class UnknownTeam(LookupError):
 
 @dataclass(frozen=True)
 class Site:
-    """What every page reads from: the patient database, the installation's settings and rule book."""
+    """What every page reads from: the installation (patient database, settings, rule book)."""
 
-    engine: Engine
-    config: Settings
-    book: RuleBook
+    inst: Installation
+
+    @property
+    def config(self) -> Settings:
+        return self.inst.settings
+
+    @property
+    def book(self) -> RuleBook:
+        return self.inst.book
 
 
 def team_list(site: Site) -> list[Team]:
-    return [Team(key=key, name=name) for key, name in queries.care_team_names(site.engine).items()]
+    return [Team(key=key, name=name) for key, name in queries.team_names(site.inst).items()]
 
 
 # The worklist -----------------------------------------------------------------------------------
@@ -84,10 +86,10 @@ def build_worklist(site: Site, team_key: str, as_of: date, filters: WorklistFilt
     team = next((t for t in teams if t.key == team_key), None)
     if team is None:
         raise UnknownTeam("no such care team")
-    evaluations = list(iter_evaluations(site.engine, as_of, site.book, team=team_key))
+    found = queries.team_patients(site.inst, team_key, as_of)
+    evaluations, names = found.evaluations, found.names
     query = (filters.q or "").casefold()
     wanted = [ev for ev in evaluations if in_sections(ev) or (query and query in str(ev.patient_id).casefold())]
-    names = queries.team_patient_names(site.engine, team_key)
     rows = digest_rows(wanted, names, book=site.book, phi_level=site.config.phi_level,
                        worklist_url=site.config.worklist_url)
     by_id = {str(ev.patient_id): ev for ev in wanted}
@@ -105,14 +107,12 @@ def build_worklist(site: Site, team_key: str, as_of: date, filters: WorklistFilt
 
 def build_patient(site: Site, patient_id: str, as_of: date) -> PatientDetail | None:
     """The patient's evaluation on `as_of` and its history, or None for an unknown patient."""
-    record = queries.find_record(site.engine, patient_id)
-    if record is None:
+    found = queries.patient(site.inst, patient_id, as_of)
+    if found is None:
         return None
-    evaluation = evaluate_stored(record, as_of, site.book, PatientStore(site.engine).team_guidelines())
+    record, evaluation, history, team_name = found.record, found.evaluation, found.history, found.team_name
     summary = digest_rows([evaluation], {record.patient_id: record.name}, book=site.book,
                           phi_level=site.config.phi_level, worklist_url=site.config.worklist_url)[0]
-    history = queries.patient_events(site.engine, patient_id)
-    team_name = queries.care_team_names(site.engine).get(record.care_team, record.care_team)
     return PatientDetail(
         patient_id=record.patient_id, mrn=summary.mrn, name=display_name(record.name, site.config.phi_level),
         team=Team(key=record.care_team, name=team_name), as_of=as_of, phi_level=site.config.phi_level,
@@ -121,7 +121,7 @@ def build_patient(site: Site, patient_id: str, as_of: date) -> PatientDetail | N
         windows=_windows(history, evaluation), flags=[_event(e) for e in history if e.kind in FLAG_KINDS],
         data_issues=[DataIssue(code=code, text=ISSUE_WORDS.get(code, code.replace("_", " ")))
                      for code in evaluation.data_issues],
-        quarantine=[_quarantined(row) for row in queries.patient_quarantine_rows(site.engine, patient_id)],
+        quarantine=[_quarantined(row) for row in found.quarantine],
     )
 
 
@@ -259,13 +259,12 @@ def build_overview(site: Site, as_of: date, ui_root: str = "", colours: Mapping[
     """Every care team's surveillance metrics on `as_of`, and the latest daily runs.
 
     `ui_root` is where the Airflow UI lives (for the links to runs); `colours` the bar colour by bucket."""
-    metrics = team_metrics(site.engine, site.book, as_of)
-    teams = [_team_overview(team, metrics.get(team.key) or TeamMetrics(team.key, as_of), colours or {})
+    found = queries.overview(site.inst, as_of)
+    teams = [_team_overview(team, found.metrics.get(team.key) or TeamMetrics(team.key, as_of), colours or {})
              for team in team_list(site)]
-    runs = [_run(entry, ui_root) for entry in queries.recent_runs(site.engine, 10)]
-    return Overview(as_of=as_of, teams=teams, runs=runs,
-                    open_quarantine=len(queries.open_quarantine_rows(site.engine)))
+    runs = [_run(entry, ui_root) for entry in found.runs]
+    return Overview(as_of=as_of, teams=teams, runs=runs, open_quarantine=found.open_quarantine)
 
 
 def build_quarantine(site: Site) -> QuarantineList:
-    return QuarantineList(rows=[_quarantined(row) for row in queries.open_quarantine_rows(site.engine)])
+    return QuarantineList(rows=[_quarantined(row) for row in queries.quarantine(site.inst)])

@@ -22,8 +22,9 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from netflow.config import ConfigError, Settings
+from netflow.config import Settings
 from netflow.domain.dates import parse_iso_date
+from netflow.errors import NetflowError
 from netflow_airflow.worklist import pages
 from netflow_airflow.worklist.models import Overview, PatientDetail, QuarantineList, Worklist, WorklistFilters
 from netflow_airflow.worklist.privacy import redact_path, safe_next
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 
 NOT_FOUND = "No patient with this MRN in the patient database."
 NO_TEAM = "No care team with this key."
-# Messages these errors carry name settings, files and team keys, never patient data.
-SAFE_ERRORS = (ConfigError, UnknownTeam)
+# Messages these errors carry name settings, files and team keys, never patient data (netflow.errors).
+SAFE_ERRORS = (NetflowError, UnknownTeam)
 
 
 class _Lazy:
@@ -60,11 +61,9 @@ class _Lazy:
         if self._site is None:
             with self._lock:
                 if self._site is None:
-                    from netflow.adapters.db import make_engine
-                    from netflow.services import rulebook_for
+                    from netflow.installation import Installation
 
-                    config = self._settings()
-                    self._site = Site(make_engine(config.database_url), config, rulebook_for(config))
+                    self._site = Site(Installation.from_settings(self._settings()))
         return self._site
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from netflow.adapters.db import make_engine, upgrade
 from netflow.adapters.tables import patients, quarantine
 from netflow.cli import main
-from netflow.readers import PATIENT_COLUMNS
+from netflow.imports.formats import PATIENT_COLUMNS
 from tests.support.db import _admin, _create_database, postgres_available
 from tests.support.records import record
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from netflow.adapters.mail import build_message, parse_address
 from netflow.cli import main
-from netflow.teams import valid_address
+from netflow.guidelines.teams import valid_address
 from tests.support.cohort import Cohort, make_cohort
 from tests.support.smtp import SmtpTestServer
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, inspect, select
 from netflow.adapters.db import make_engine
 from netflow.adapters.tables import care_teams, imaging_studies, patients, quarantine, team_members, utcnow
 from netflow.cli import main
-from netflow.readers import PATIENT_COLUMNS
+from netflow.imports.formats import PATIENT_COLUMNS
 from tests.support.cohort import Cohort, make_cohort
 from tests.support.records import record, scan
 from tests.support.smtp import SmtpTestServer

@@ -3,12 +3,14 @@ one is a configuration error before anything is recorded, never a digest that ca
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from netflow.config import ConfigError, Settings
-from netflow.services import check_installation
+from netflow.installation import Installation
+from netflow.services.daily import check
 from tests.support.cohort import Cohort, make_cohort
 from tests.support.smtp import SmtpTestServer
 
@@ -42,7 +44,7 @@ def test_a_bad_sender_or_steward_address_stops_remind_before_anything_is_recorde
     assert f"{variable}: " in err and problem in err
     assert (cohort.events(), cohort.outbox(), smtp_server.messages) == (0, 0, [])
     with pytest.raises(ConfigError, match=variable):  # the daily DAG's first task refuses it too
-        check_installation(Settings.from_env())
+        check(Installation.from_settings(Settings.from_env()), None, date(2026, 12, 1))
 
 
 def test_the_steward_gets_the_quarantined_rows_once_the_address_is_fixed(

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, select
 
 from netflow.adapters.patients import PatientStore
 from netflow.adapters.tables import imaging_studies, patients, quarantine, utcnow
-from netflow.importer import ImportCounts, import_source
-from netflow.readers import PATIENT_COLUMNS, open_source
+from netflow.imports.formats import PATIENT_COLUMNS, open_source
+from netflow.imports.rows import ImportCounts, import_source
 from tests.support.records import record, scan
 
 GUIDELINES = ("nccn", "consensus2018")
@@ -146,7 +146,7 @@ def test_a_fixed_record_leaves_quarantine(migrated_engine: Engine, tmp_path: Pat
     assert fixed == counts(1, inserted=1)
     [row] = quarantined(migrated_engine)
     assert row["resolved_at"] is not None
-    assert PatientStore(migrated_engine).open_quarantine() == []
+    assert PatientStore(migrated_engine).open_quarantine_rows() == []
 
 
 def test_a_bad_row_after_the_valid_one_in_the_same_file_stays_in_quarantine(

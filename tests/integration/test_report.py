@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from netflow.adapters.database import Database
 from netflow.adapters.db import make_engine
 from netflow.adapters.tables import outbox
 from netflow.config import Settings
+from netflow.installation import load_book
 from netflow.reports import team_metrics
-from netflow.services import rulebook_for
 from tests.support.cohort import HOSTILE_NAME, Cohort, make_cohort
 from tests.support.records import record, scan
 from tests.support.smtp import SmtpTestServer
@@ -52,7 +53,7 @@ def cohort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpTes
 @pytest.fixture
 def quick_chart(monkeypatch: pytest.MonkeyPatch) -> None:
     """A stand-in PNG for the delivery tests (the real chart is checked by the inline-chart test and unit tests)."""
-    monkeypatch.setattr("netflow.reports.charts.render", lambda chart: PNG_SIGNATURE + b"stand-in")
+    monkeypatch.setattr("netflow.reports.letters.charts.render", lambda chart: PNG_SIGNATURE + b"stand-in")
 
 
 def reports(server: SmtpTestServer) -> dict[str, EmailMessage]:
@@ -85,7 +86,7 @@ def expected_metrics() -> dict[str, dict[str, object]]:
 def measured(url: str) -> dict[str, dict[str, object]]:
     engine = make_engine(url)
     try:
-        metrics = team_metrics(engine, rulebook_for(Settings(database_url=url)), date(2026, 12, 7))
+        metrics = team_metrics(Database(engine), load_book(Settings(database_url=url)), date(2026, 12, 7))
     finally:
         engine.dispose()
     wanted = expected_metrics()

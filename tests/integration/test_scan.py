@@ -12,17 +12,18 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
+from netflow.adapters.database import Database
 from netflow.adapters.patients import PatientStore
 from netflow.adapters.tables import utcnow
 from netflow.cli import main
+from netflow.cohort import evaluate_cohort
 from netflow.domain.engine import evaluate
 from netflow.domain.evaluation import Evaluation
 from netflow.domain.record import MODALITIES, PRIMARY_SITES, parse_record
+from netflow.domain.teams import CareTeam
 from netflow.guidelines import load_rulebook
-from netflow.importer import import_source
-from netflow.readers import open_source
-from netflow.scanning import iter_evaluations
-from netflow.teams import CareTeam
+from netflow.imports.formats import open_source
+from netflow.imports.rows import import_source
 from tests.support.records import record, vignettes
 
 BOOK = load_rulebook()
@@ -49,7 +50,7 @@ def expected(records: list[dict[str, Any]], as_of: date, team_guidelines: dict[s
 
 
 def scanned(engine: Engine, as_of: date, **kwargs: Any) -> list[str]:
-    return jsonl(list(iter_evaluations(engine, as_of, BOOK, **kwargs)))
+    return jsonl(list(evaluate_cohort(Database(engine), as_of, BOOK, **kwargs)))
 
 
 def random_day(rng: random.Random, start: date, end: date) -> date:
@@ -108,7 +109,8 @@ def test_scan_equals_evaluate_on_the_vignettes(migrated_engine: Engine, tmp_path
         as_of = date.fromisoformat(as_of_text)
         ids = {r["patient_id"] for r in records}
         book = BOOK.with_default(default)
-        ours = [DUMPS(e.to_dict()) for e in iter_evaluations(migrated_engine, as_of, book) if e.patient_id in ids]
+        ours = [DUMPS(e.to_dict()) for e in evaluate_cohort(Database(migrated_engine), as_of, book)
+                if e.patient_id in ids]
         assert ours == expected(records, as_of), as_of_text
 
 
@@ -156,7 +158,7 @@ def test_the_whole_cohort_is_read_with_two_queries(sqlite_engine: Engine, tmp_pa
     statements: list[str] = []
     event.listen(sqlite_engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *args: statements.append(statement))
-    evaluations = list(iter_evaluations(sqlite_engine, date(2026, 12, 1), BOOK))
+    evaluations = list(evaluate_cohort(Database(sqlite_engine), date(2026, 12, 1), BOOK))
     cohort_queries = [s for s in statements if "FROM patients" in s or "FROM imaging_studies" in s]
     assert len(evaluations) == 300 and len(cohort_queries) == 2
 

@@ -32,7 +32,8 @@ import pytest
 from netflow.adapters.mail import FakeMailer
 from netflow.cli import main as netflow
 from netflow.config import Settings
-from netflow.services import remind
+from netflow.installation import Installation
+from netflow.services.daily import remind
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -96,7 +97,8 @@ def build_demo_database(directory: Path) -> str:
                         "--out", str(directory / "patients.jsonl"), "--teams-out", str(directory / "teams.yaml")]) == 0
         assert netflow(["teams", "load", str(directory / "teams.yaml")]) == 0
         assert netflow(["import", str(directory / "patients.jsonl")]) == 0
-    remind(Settings(database_url=url), today, f"scheduled__{today.isoformat()}T06:00:00+00:00", mailer=FakeMailer)
+    with Installation.from_settings(Settings(database_url=url), mailer=FakeMailer) as inst:
+        remind(inst, today, f"scheduled__{today.isoformat()}T06:00:00+00:00")
     return url
 
 

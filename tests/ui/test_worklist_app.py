@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 
 from netflow.adapters.mail import FakeMailer
 from netflow.config import Settings
-from netflow.services import remind
+from netflow.installation import Installation
+from netflow.services.daily import remind
 from netflow_airflow.worklist import LazyApp
 from netflow_airflow.worklist.models import Overview, PatientDetail, QuarantineList, Worklist
 from netflow_airflow.worklist.webapp import create_app, today_in
@@ -53,10 +54,12 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         broken.write_text(json.dumps(record(patient_id="MRN0000099", ki67_percent=140)) + "\n", encoding="utf-8")
         assert cohort.netflow("import", str(broken)) == 0
         settings = Settings.from_env()
-        remind(settings, date(2026, 12, 1), RUN_ID, mailer=FakeMailer)
+        with Installation.from_settings(settings, mailer=FakeMailer) as inst:
+            remind(inst, date(2026, 12, 1), RUN_ID)
         cohort.import_records([record(patient_id="MRN0000002", name="Ada Lovelace", ki67_percent=None,
                                       imaging=[scan("2026-03-01"), scan("2026-12-02", "MRI")])])
-        remind(settings, date(2026, 12, 3), "cli-20261203T060000Z", mailer=FakeMailer)
+        with Installation.from_settings(settings, mailer=FakeMailer) as inst:
+            remind(inst, date(2026, 12, 3), "cli-20261203T060000Z")
         yield settings
 
 

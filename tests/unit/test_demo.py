@@ -30,7 +30,7 @@ from netflow.domain.dates import add_months, age_on
 from netflow.domain.engine import evaluate
 from netflow.domain.record import PRIMARY_SITES, parse_record
 from netflow.guidelines import load_rulebook
-from netflow.teams import parse_teams
+from netflow.guidelines.teams import parse_teams
 
 GUIDELINES = ("nccn", "consensus2018")
 SIZE = 4000

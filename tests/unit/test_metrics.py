@@ -22,8 +22,8 @@ from netflow.domain.metrics import (
     steward_report,
     team_report,
 )
+from netflow.domain.teams import CareTeam
 from netflow.reports import ReportLetter, report_message_id, report_recipients
-from netflow.teams import CareTeam
 
 AS_OF = date(2026, 12, 7)
 EAST = "gi-onc-east"

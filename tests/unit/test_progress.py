@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from netflow.progress import Progress
+from netflow.cli.progress import Progress
 
 
 class FakeTerminal(io.StringIO):

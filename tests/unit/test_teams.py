@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from netflow.teams import CareTeam, TeamsError, load_teams_file, parse_teams, valid_address
+from netflow.domain.teams import CareTeam
+from netflow.guidelines.teams import TeamsError, load_teams_file, parse_teams, valid_address
 
 GUIDELINES = ("nccn", "consensus2018")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -19,11 +19,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from netflow.adapters.db import utcnow
 from netflow.adapters.patients import PatientStore, PatientWriter, QuarantineEntry, record_hash
-from netflow.adapters.tables import utcnow
 from netflow.domain.dates import parse_iso_date
 from netflow.domain.record import MAX_ID_LENGTH, MODALITIES, FieldError, PatientRecord, Scan, parse_record
-from netflow.readers import Source, SourceRow
+from netflow.imports.formats import Source, SourceRow
 
 __all__ = ["CHUNK_SIZE", "ImportCounts", "import_source"]
 

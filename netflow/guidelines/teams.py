@@ -1,4 +1,4 @@
-"""Care teams: who receives a team's reminders, parsed and checked from a YAML file.
+"""The care teams file: parsed and checked from YAML into `CareTeam`s (netflow.domain.teams).
 
     gi-onc-east:
       name: GI Oncology East
@@ -18,22 +18,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from email_validator import EmailNotValidError, validate_email
 
-__all__ = ["ROLES", "CareTeam", "TeamsError", "load_teams_file", "parse_teams", "valid_address"]
+from netflow.domain.teams import ROLES, CareTeam
+from netflow.errors import ConfigurationError
 
-ROLES = {"navigators": "navigator", "attendings": "attending", "leads": "lead"}
+__all__ = ["TeamsError", "load_teams_file", "parse_teams", "valid_address"]
+
 TEAM_KEYS = ("name", "guideline", *ROLES)
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MAX_ADDRESS = 254
 
 
-class TeamsError(ValueError):
+class TeamsError(ConfigurationError):
     """The teams file is wrong; the message lists each problem with the team and field."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
@@ -41,22 +42,6 @@ class TeamsError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"teams file {source} has {len(problems)} problem(s):\n{lines}")
-
-
-@dataclass(frozen=True, slots=True)
-class CareTeam:
-    """A care team and the addresses its reminders go to."""
-
-    key: str
-    name: str
-    navigators: tuple[str, ...]
-    attendings: tuple[str, ...] = ()
-    leads: tuple[str, ...] = ()
-    guideline: str | None = None
-
-    def members(self) -> tuple[tuple[str, str], ...]:
-        """(role, address) pairs, roles as stored: navigator, attending, lead."""
-        return tuple((ROLES[field], address) for field in ROLES for address in getattr(self, field))
 
 
 def valid_address(text: object) -> str | None:

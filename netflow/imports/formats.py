@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from netflow.domain.record import RECORD_FIELDS, FieldError
+from netflow.errors import InputError
 
 __all__ = ["IMAGING_COLUMNS", "PATIENT_COLUMNS", "Source", "SourceError", "SourceRow", "open_source"]
 
@@ -39,7 +40,7 @@ MAX_CSV_FIELD = 16 * 1024 * 1024
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
-class SourceError(ValueError):
+class SourceError(InputError):
     """The file as a whole cannot be imported (unknown kind, bad header); nothing was read from it."""
 
 

@@ -1,0 +1,96 @@
+"""The patient database as the rest of netflow sees it: two stores, transactions, locks. No SQL here.
+
+    db = Database.open("sqlite:///var/netflow.db")
+    db.check_ready()                                   # NotMigrated / DatabaseError, with what to do
+    db.patients.care_teams()                           # the patient tables: adapters/patients.py
+    db.ledger.pending_messages()                       # events, outbox and runs: adapters/ledger.py
+    with db.transaction(lock="build") as tx:           # several writes, one transaction, one writer
+        tx.ledger.create_outbox_message(...)
+        tx.patients.mark_quarantine_reported(ids)
+    with db.exclusive("send") as lock:                 # one sender at a time, over many transactions
+        lock.check()
+
+Each table has one owner: `patients.py` owns patients, imaging_studies, quarantine, care_teams and
+team_members; `ledger.py` owns events, outbox and runs. A transaction that spans both hands out
+each owner's writer on the same connection. Services never see an engine, a connection or a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+
+from netflow.adapters.db import is_migrated, make_engine, safe_url, scrubbed_errors
+from netflow.adapters.ledger import Ledger, LedgerWriter
+from netflow.adapters.locks import HeldLock, exclusive, exclusive_transaction
+from netflow.adapters.patients import PatientStore, PatientWriter
+from netflow.errors import DatabaseError, DatabaseUnavailable, NotMigrated
+
+__all__ = ["Database", "UnitOfWork"]
+
+
+@dataclass(frozen=True)
+class UnitOfWork:
+    """One transaction: each table owner's writer on the same connection."""
+
+    patients: PatientWriter
+    ledger: LedgerWriter
+    _conn: Connection
+
+    def rollback(self) -> None:
+        """Undo everything this transaction wrote (a dry run builds, then rolls back)."""
+        self._conn.rollback()
+
+
+class Database:
+    """The patient database behind one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.patients = PatientStore(engine)
+        self.ledger = Ledger(engine)
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        """An engine for `url` (SQLite file or PostgreSQL); nothing is connected yet."""
+        return cls(make_engine(url))
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password hidden, as messages may show it."""
+        return safe_url(self.engine.url)
+
+    def check_ready(self) -> None:
+        """Reachable and migrated, else DatabaseError / NotMigrated saying what to do."""
+        try:
+            with scrubbed_errors():
+                ready = is_migrated(self.engine)
+        except DatabaseError as exc:
+            raise DatabaseUnavailable(f"cannot open the database at {self.url}: {exc.kind}; check "
+                                      "NETFLOW_DATABASE_URL and that the server is running") from None
+        if not ready:
+            raise NotMigrated(f"the database at {self.url} has no netflow tables; run 'netflow db upgrade' first")
+
+    @contextmanager
+    def transaction(self, lock: str | None = None) -> Iterator[UnitOfWork]:
+        """One transaction, committed when the block ends (rolled back if it raises). With `lock`, it holds
+        that named lock (see adapters/locks.py), and on SQLite it takes the write lock up front."""
+        with scrubbed_errors():
+            if lock is not None:
+                with exclusive_transaction(self.engine, lock) as conn:
+                    yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), conn)
+                return
+            with self.engine.begin() as conn:
+                yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), conn)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[HeldLock]:
+        """Hold the lock `name` over many transactions; `check()` it before each step that must be alone."""
+        with scrubbed_errors(), exclusive(self.engine, name) as lock:
+            yield lock
+
+    def dispose(self) -> None:
+        self.engine.dispose()

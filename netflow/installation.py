@@ -1,0 +1,64 @@
+"""An installation: its settings, its patient database and its rule book, put together once.
+
+    with Installation.from_settings(Settings.from_env()) as inst:     # the CLI: from the environment
+        result = daily.remind(inst, date(2026, 12, 1), "manual-1")
+    inst = netflow_airflow.installation()                             # a DAG task: Airflow connections
+
+Every use case in `netflow.services` takes an Installation and plain values. Building one reads
+the rule set files (RuleSetError names the file and the fix) and checks the default guideline;
+it connects to nothing: the database is opened on first use, the mailer is built when a use case
+sends (its settings are checked then, or at once by `check_mail()`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from netflow.adapters.database import Database
+from netflow.adapters.mail import MailerFactory, mailer_factory
+from netflow.config import ConfigError, Settings
+from netflow.domain.rules import RuleBook
+from netflow.guidelines import load_rulebook
+
+__all__ = ["Installation", "load_book"]
+
+
+def load_book(settings: Settings, guideline: str | None = None) -> RuleBook:
+    """The installation's rule book: the built-in rule sets plus NETFLOW_RULESETS, defaulting to
+    `guideline` if given (e.g. `netflow evaluate --guideline`), else NETFLOW_GUIDELINE."""
+    book = load_rulebook(settings.ruleset_files)
+    default = guideline or settings.default_guideline
+    if default not in book.ids:
+        raise ConfigError(f"unknown guideline {default!r}; known: {', '.join(book.ids)}")
+    return book.with_default(default)
+
+
+@dataclass(frozen=True)
+class Installation:
+    """What every use case needs: settings, the patient database, the rule book, and how to send mail."""
+
+    settings: Settings
+    db: Database
+    book: RuleBook
+    _mailer: MailerFactory | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, guideline: str | None = None,
+                      mailer: MailerFactory | None = None) -> Installation:
+        """Build the installation (`mailer`: a stand-in for SMTP, e.g. a FakeMailer in tests)."""
+        return cls(settings, Database.open(settings.database_url), load_book(settings, guideline), mailer)
+
+    def mailer(self) -> MailerFactory:
+        """The mailer factory: the one given, else SMTP from the settings (ConfigError if they are wrong)."""
+        return self._mailer if self._mailer is not None else mailer_factory(self.settings)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Installation:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

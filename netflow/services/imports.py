@@ -1,0 +1,101 @@
+"""Get patients and care teams into the patient database: import files, the inbox, the teams file.
+
+    import_files(inst, ["patients.jsonl", "imaging.csv"]).total.summary()  # every file checked first
+    for name in inbox_files(inst): import_inbox_file(inst, name)            # the import DAG, file by file
+    load_teams(inst, "teams.yaml")                                          # the care teams, all or nothing
+
+Every row read is accounted for once: inserted, updated, unchanged or quarantined (netflow.imports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netflow.adapters.db import utcnow
+from netflow.errors import InputError
+from netflow.guidelines.teams import load_teams_file
+from netflow.imports import inbox
+from netflow.imports.formats import Source, SourceError, open_source
+from netflow.imports.rows import ImportCounts, import_source
+from netflow.installation import Installation
+
+__all__ = ["FileImport", "ImportResult", "import_files", "import_inbox_file", "inbox_files", "load_teams"]
+
+
+@dataclass(frozen=True)
+class FileImport:
+    name: str
+    counts: ImportCounts
+
+
+@dataclass
+class ImportResult:
+    files: list[FileImport] = field(default_factory=list)
+
+    @property
+    def total(self) -> ImportCounts:
+        total = ImportCounts()
+        for done in self.files:
+            total += done.counts
+        return total
+
+    def as_counts(self) -> dict[str, Any]:
+        return {"files": {done.name: asdict(done.counts) for done in self.files}, "total": asdict(self.total)}
+
+
+def _sources(paths: Iterable[str | Path]) -> list[Source]:
+    try:
+        return [open_source(path) for path in paths]
+    except SourceError as exc:
+        raise InputError(f"{exc}; nothing was imported") from None
+
+
+def import_files(inst: Installation, paths: Iterable[str | Path],
+                 progress: Callable[[Source], Callable[[int], None] | None] | None = None,
+                 done: Callable[[FileImport], None] | None = None) -> ImportResult:
+    """Import the files in order; each is checked before any is read (InputError: nothing was imported).
+
+    `progress(source)` may return a callback told the rows of each committed chunk; `done` is told each
+    file's counts as soon as it is imported."""
+    sources = _sources(paths)
+    inst.db.check_ready()
+    result = ImportResult()
+    for source in sources:
+        on_rows = progress(source) if progress is not None else None
+        finished = FileImport(source.name, import_source(inst.db.patients, source, inst.book.ids, on_rows=on_rows))
+        result.files.append(finished)
+        if done is not None:
+            done(finished)
+    return result
+
+
+def inbox_files(inst: Installation) -> list[str]:
+    """The files waiting in the inbox (NETFLOW_INBOX), oldest name first."""
+    return inbox.inbox_files(inst.settings.inbox)
+
+
+def import_inbox_file(inst: Installation, name: str) -> dict[str, Any]:
+    """Import one inbox file and move it to processed/ (or failed/, with why); file names and counts only."""
+    path = inbox.waiting(inst.settings.inbox, name)
+    if path is None:  # taken by a concurrent run: nothing to do
+        return {"file": name, "status": "gone"}
+    try:
+        counts = import_source(inst.db.patients, open_source(path), inst.book.ids)
+    except SourceError as exc:
+        inbox.failed(path, str(exc))
+        return {"file": name, "status": "failed", "error": str(exc)}
+    inbox.processed(path)
+    return {"file": name, "status": "processed", **asdict(counts)}
+
+
+def load_teams(inst: Installation, path: str | Path) -> int:
+    """Create or update the care teams of a teams file, members replaced; nothing is loaded if any team has a
+    problem (TeamsError lists them). Returns how many teams were loaded."""
+    teams = load_teams_file(path, inst.book.ids)
+    inst.db.check_ready()
+    with inst.db.transaction() as tx:
+        tx.patients.replace_teams(teams, utcnow())
+    return len(teams)
