@@ -102,10 +102,9 @@ def run_date(context: Any, config: Settings) -> date:
 
 def as_of(context: Any, config: Settings) -> date:
     """The `as_of` param when given (to replay a date), else the run's date in the installation time zone."""
-    from netflow.services.daily import parse_as_of
+    from netflow.services.daily import settle_as_of
 
-    requested = (context["params"].get("as_of") or "").strip()
-    return parse_as_of(requested) if requested else run_date(context, config)
+    return settle_as_of(context["params"].get("as_of"), run_date(context, config))
 
 
 def run_id(context: Any) -> str:
@@ -139,9 +138,9 @@ class Run:
     @property
     def as_of(self) -> date:
         """The `as_of` param when given, else the run's date (the daily DAG's `check` settles it once)."""
-        from netflow.services.daily import parse_as_of
+        from netflow.services.daily import settle_as_of
 
-        return parse_as_of(self.requested_as_of) if self.requested_as_of else self.run_date
+        return settle_as_of(self.requested_as_of, self.run_date)
 
     @staticmethod
     def day(iso: str) -> date:

@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
+from netflow.batching import batched
+
 __all__ = ["insert_many"]
 
 SQLITE_MAX_VARIABLES = 32766  # SQLite >= 3.32; a page of VALUES rows stays under it
@@ -53,8 +55,7 @@ def insert_many(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         return []
     found: list[tuple[Any, ...]] = []
     page = SQLITE_MAX_VARIABLES // len(columns)
-    for start in range(0, len(values), page):
-        chunk = values[start:start + page]
+    for chunk in batched(values, page):
         statement = f"{into} VALUES {', '.join([marks] * len(chunk))} {conflict}{back}"
         found.extend(tuple(row) for row in conn.exec_driver_sql(statement, tuple(v for row in chunk for v in row)))
     return found

@@ -12,7 +12,6 @@ errors, never dropped. One transaction per chunk: a crash leaves whole chunks, n
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -21,6 +20,7 @@ from typing import Any
 
 from netflow.adapters.db import utcnow
 from netflow.adapters.patients import PatientStore, PatientWriter, QuarantineEntry, record_hash
+from netflow.batching import batched
 from netflow.domain.dates import parse_iso_date
 from netflow.domain.record import MAX_ID_LENGTH, MODALITIES, FieldError, PatientRecord, Scan, parse_record
 from netflow.imports.formats import Source, SourceRow
@@ -54,8 +54,7 @@ def import_source(store: PatientStore, source: Source, guidelines: Collection[st
                   clock: Callable[[], datetime] = utcnow) -> ImportCounts:
     """Import one file, chunk by chunk; `on_rows(n)` is told after each committed chunk."""
     total = ImportCounts()
-    rows = iter(source.rows())
-    while chunk := list(itertools.islice(rows, chunk_size)):
+    for chunk in batched(source.rows(), chunk_size):
         with store.transaction() as tx:
             if source.kind == "imaging":
                 counts = _imaging_chunk(tx, source.name, chunk, clock())

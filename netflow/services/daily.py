@@ -32,7 +32,7 @@ from netflow.reminders.digests import BuildResult, build_digests, letter_message
 from netflow.reminders.recording import RecordResult, record_run
 
 __all__ = ["DailyPlan", "RemindResult", "RunSummary", "build", "check", "parse_as_of", "record", "recorded_on",
-           "remind", "send", "summary", "team_totals"]
+           "remind", "send", "settle_as_of", "summary", "team_totals"]
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,16 @@ def parse_as_of(text: str) -> date:
     return parsed
 
 
+def settle_as_of(requested: str | None, run_date: date) -> date:
+    """The run's as-of date: `requested` (a replay, YYYY-MM-DD; InputError if mistyped) when given, else the
+    run's own date."""
+    return parse_as_of(requested) if requested and requested.strip() else run_date
+
+
 def check(inst: Installation, requested_as_of: str | None, run_date: date) -> DailyPlan:
     """Fail early, with what to do, when the configuration or the database is not usable, and settle the
     run's as-of date: `requested_as_of` (a replay) when given, else `run_date`."""
-    as_of = parse_as_of(requested_as_of) if requested_as_of and requested_as_of.strip() else run_date
+    as_of = settle_as_of(requested_as_of, run_date)
     settings = inst.settings
     smtp_settings(settings)
     check_addresses(settings)

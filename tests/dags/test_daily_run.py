@@ -92,3 +92,17 @@ def test_a_failed_run_alerts_the_operations_address_without_patient_data(
     assert str(alerts[0].message["Subject"]).startswith("netflow: net_surveillance_daily failed")
     body = alerts[0].message.get_body(("html", "plain"))
     assert body is not None and "MRN" not in body.get_content()
+
+
+def test_a_mistyped_as_of_fails_the_check_once_and_no_shard_runs(
+        dagbag: Any, cohort: Cohort, smtp_server: SmtpTestServer, no_retries: None) -> None:
+    from airflow.sdk import DagRunState
+    from airflow.utils.state import TaskInstanceState
+
+    dag_run = dagbag.dags["net_surveillance_daily"].test(run_conf={"as_of": "2026-13-01"})
+
+    assert dag_run.state == DagRunState.FAILED
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert [task for task, state in states.items() if state == TaskInstanceState.FAILED] == ["check"]  # one alert
+    assert states["record_shard"] in (TaskInstanceState.UPSTREAM_FAILED, None)
+    assert cohort.events() == 0 and cohort.outbox() == 0
