@@ -14,6 +14,7 @@ Pure: no clock, no database, no I/O. The same inputs always give the same evalua
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,10 +22,10 @@ from netflow.domain import explain
 from netflow.domain.dates import add_months, age_on
 from netflow.domain.evaluation import Evaluation
 from netflow.domain.record import INACTIVE_STATUSES, FieldError, PatientRecord, parse_record
-from netflow.domain.risk import QUALIFYING_MODALITIES, assess_risk, data_issues, review_reasons
-from netflow.domain.rules import RuleBook, RuleSet, guideline_for
+from netflow.domain.risk import RiskAssessment, assess_risk, data_issues, review_reasons
+from netflow.domain.rules import CROSS_SECTIONAL, Rule, RuleBook, RuleSet, guideline_for
 
-__all__ = ["evaluate", "evaluate_record", "evaluate_stored", "last_qualifying_scan"]
+__all__ = ["evaluate", "evaluate_record", "evaluate_stored", "last_qualifying_scan", "modality"]
 
 
 def evaluate(raw: object, as_of: date, book: RuleBook, default_guideline: str | None = None) -> Evaluation:
@@ -59,12 +60,13 @@ def evaluate_stored(record: PatientRecord, as_of: date, book: RuleBook, team_gui
     return evaluate_record(record, as_of, book[guideline])
 
 
-def last_qualifying_scan(record: PatientRecord, as_of: date) -> date | None:
-    """L: the latest CT or MRI strictly after the resection and on or before as_of."""
+def last_qualifying_scan(record: PatientRecord, as_of: date,
+                         qualifying: Collection[str] = CROSS_SECTIONAL) -> date | None:
+    """L: the latest scan of a qualifying modality strictly after the resection and on or before as_of."""
     anchor = record.resection_date
     latest = None
     for scan in record.imaging:
-        if (scan.modality in QUALIFYING_MODALITIES and anchor < scan.date <= as_of
+        if (scan.modality in qualifying and anchor < scan.date <= as_of
                 and (latest is None or scan.date > latest)):
             latest = scan.date
     return latest
@@ -78,40 +80,50 @@ def _is_inactive(record: PatientRecord, as_of: date) -> bool:
     )
 
 
-def evaluate_record(record: PatientRecord, as_of: date, rules: RuleSet) -> Evaluation:
-    """Evaluate a validated record under one rule set (spec sections 4 to 6)."""
-    risk = assess_risk(record)
-    issues = data_issues(record, as_of)
-    last_scan = last_qualifying_scan(record, as_of)
-    common: dict[str, Any] = dict(
+def _common(record: PatientRecord, as_of: date, rules: RuleSet, risk: RiskAssessment,
+            qualifying: Collection[str]) -> dict[str, Any]:
+    return dict(
         patient_id=record.patient_id,
         as_of=as_of,
         guideline=rules.id,
         risk_tier=risk.tier,
         risk_reasons=risk.reasons,
-        last_scan=last_scan,
-        data_issues=issues,
+        last_scan=last_qualifying_scan(record, as_of, qualifying),
+        data_issues=data_issues(record, risk, as_of, qualifying),
         care_team=record.care_team,
     )
+
+
+def modality(rule: Rule, rules: RuleSet, record: PatientRecord, window_open: date) -> str | None:
+    """The modality to recommend for a window (spec section 6)."""
+    if rule.recommends != "cross_sectional":
+        return rule.recommends
+    young = age_on(record.birth_date, window_open) < rules.mri_below_age
+    if record.primary_site in rules.chest_ct_sites:
+        return "chest_CT_and_MRI" if young else "chest_CT_and_CT_or_MRI"
+    return "MRI" if young else "CT_or_MRI"
+
+
+def evaluate_record(record: PatientRecord, as_of: date, rules: RuleSet) -> Evaluation:
+    """Evaluate a validated record under one rule set (spec sections 4 to 6)."""
+    risk = assess_risk(record)
     if _is_inactive(record, as_of):
-        return Evaluation(status="inactive", explanation=explain.inactive(record, as_of), **common)
-    review = review_reasons(record)
-    if review:
-        return Evaluation(
-            status="needs_review",
-            review_reasons=review,
-            explanation=explain.needs_review(record, review, rules),
-            **common,
-        )
-    rule = rules.rule_for(record.primary_site, risk.tier)
-    if rule.is_not_indicated(record.primary_site, record.tumor_size_mm):
-        return Evaluation(
-            status="not_indicated",
-            rule_id=rule.id,
-            explanation=explain.not_indicated(record, risk, rules),
-            **common,
-        )
+        return Evaluation(status="inactive", explanation=explain.inactive(record, as_of),
+                          **_common(record, as_of, rules, risk, CROSS_SECTIONAL))
+    review = review_reasons(record, rules.covers)
+    rule = None if review else rules.rule_for(record.primary_site, risk.tier, risk.effective_grade,
+                                               record.gastric_type, record.tumor_size_mm)
+    if rule is None:  # outside the rule sets (a rule set without a rule for this patient, too)
+        review = review or ("site_not_covered",)
+        return Evaluation(status="needs_review", review_reasons=review,
+                          explanation=explain.needs_review(record, review, rules),
+                          **_common(record, as_of, rules, risk, CROSS_SECTIONAL))
+    common = _common(record, as_of, rules, risk, rule.qualifying)
+    if rule.not_indicated:
+        return Evaluation(status="not_indicated", rule_id=rule.id,
+                          explanation=explain.not_indicated(record, risk, rules, rule), **common)
     anchor = record.resection_date
+    last_scan: date | None = common["last_scan"]
     interval = rule.interval_after(anchor, last_scan)
     start = last_scan or anchor
     window_open = add_months(start, interval.min_months)
@@ -122,11 +134,11 @@ def evaluate_record(record: PatientRecord, as_of: date, rules: RuleSet) -> Evalu
         window_close=window_close,
         interval_months=(interval.min_months, interval.max_months),
     )
-    horizon_end = add_months(anchor, rules.horizon_months)
-    if window_open > horizon_end:
+    horizon_end = rule.horizon_end(anchor)
+    if horizon_end is not None and window_open > horizon_end:
         return Evaluation(
             status="completed",
-            explanation=explain.completed(record, risk, rules, horizon_end, window_open),
+            explanation=explain.completed(record, risk, rules, rule, horizon_end, window_open),
             **window,
             **common,
         )
@@ -141,12 +153,11 @@ def evaluate_record(record: PatientRecord, as_of: date, rules: RuleSet) -> Evalu
         status = "overdue"
     days_overdue = (as_of - overdue_from).days if status == "overdue" else 0
     escalation = 0 if status != "overdue" else 2 if days_overdue >= rules.escalation_days else 1
-    modality = "MRI" if age_on(record.birth_date, window_open) < rules.mri_below_age else "CT_or_MRI"
     return Evaluation(
         status=status,
         days_overdue=days_overdue,
         escalation_level=escalation,
-        recommended_modality=modality,
+        recommended_modality=modality(rule, rules, record, window_open),
         explanation=explain.window(
             record, risk, rules, rule, interval, last_scan, status,
             window_open, window_close, days_overdue, as_of,

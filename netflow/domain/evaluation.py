@@ -26,7 +26,7 @@ class Evaluation:
     """Where one patient stands on `as_of`, and why.
 
     `to_dict()` gives the spec's output object, field for field and in the spec's order.
-    `review_reasons` and `care_team` ride along for the reminders; they are not output fields.
+    `care_team` rides along for the reminders; it is not an output field.
     """
 
     patient_id: Any
@@ -58,6 +58,7 @@ class Evaluation:
             "status": self.status,
             "risk_tier": self.risk_tier,
             "risk_reasons": list(self.risk_reasons),
+            "review_reasons": list(self.review_reasons),
             "last_scan": _iso(self.last_scan),
             "window_open": _iso(self.window_open),
             "window_close": _iso(self.window_close),

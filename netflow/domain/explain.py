@@ -11,7 +11,9 @@ from netflow.domain.rules import Interval, Rule, RuleSet
 
 __all__ = [
     "REASON_WORDS",
+    "RECOMMENDATION_WORDS",
     "REVIEW_WORDS",
+    "SCAN_WORDS",
     "SITE_NAMES",
     "completed",
     "inactive",
@@ -30,6 +32,8 @@ SITE_NAMES = {
     "colon": "Colonic NET",
     "stomach": "Gastric NET",
     "duodenum": "Duodenal NET",
+    "lung": "Lung NET (carcinoid)",
+    "thymus": "Thymic NET",
     "other": "NET of another primary site",
 }
 REASON_WORDS = {
@@ -37,15 +41,30 @@ REASON_WORDS = {
     "ki67_gt_5": "Ki-67 above 5%",
     "grade_3": "grade 3",
     "margin_r1": "R1 margin",
+    "lvi": "lymphovascular invasion",
     "nodes_unknown": "nodal status unknown",
     "ki67_unknown": "Ki-67 not recorded",
 }
 REVIEW_WORDS = {
-    "nec": "poorly differentiated (neuroendocrine carcinoma)",
+    "poorly_differentiated": "poorly differentiated (neuroendocrine carcinoma)",
     "hereditary_syndrome": "hereditary syndrome",
     "margin_r2": "R2 resection (residual disease)",
     "site_other": "primary site outside the rule sets",
+    "site_not_covered": "a primary site this guideline does not cover (it covers gastroenteropancreatic NETs)",
 }
+# How each modality is named in a sentence (scans done), and each recommendation (scans to book).
+SCAN_WORDS = {"CT": "CT", "MRI": "MRI", "EUS": "endoscopic ultrasound", "endoscopy": "endoscopy",
+              "SSTR_PET": "SSTR PET", "FDG_PET": "FDG PET", "US": "ultrasound", "other": "imaging"}
+RECOMMENDATION_WORDS = {
+    "MRI": "MRI",
+    "CT_or_MRI": "CT or MRI",
+    "chest_CT_and_MRI": "chest CT and abdominal MRI",
+    "chest_CT_and_CT_or_MRI": "chest CT and abdominal CT or MRI",
+    "endoscopy": "endoscopy (gastroscopy)",
+    "endoscopy_and_rectal_MRI_or_EUS": "endoscopy with rectal MRI or endorectal ultrasound",
+}
+REMOVED_WORDS = {"appendix": "removed by appendectomy", "rectum": "removed by local excision",
+                 "stomach": "removed endoscopically"}
 STATUS_WORDS = {
     "recurrence": "recurrence",
     "deceased": "deceased",
@@ -101,28 +120,46 @@ def needs_review(record: PatientRecord, reasons: Sequence[str], rules: RuleSet) 
             f"the {rules.short_name} surveillance rules, so a clinician should set the follow-up plan.")
 
 
-def not_indicated(record: PatientRecord, risk: RiskAssessment, rules: RuleSet) -> str:
-    size = _num(record.tumor_size_mm) if record.tumor_size_mm is not None else "?"
-    return (f"{SITE_NAMES[record.primary_site]}, low risk (grade 1, node negative, {size} mm, R0): "
-            f"{rules.short_name} plans no routine surveillance imaging after resection; "
-            "a clinician should confirm.")
+def _removed(record: PatientRecord) -> str:
+    if record.resection_type == "local_excision":
+        return REMOVED_WORDS.get(record.primary_site, "removed by local excision")
+    return "resected"
 
 
-def completed(
-    record: PatientRecord, risk: RiskAssessment, rules: RuleSet, horizon_end: date, next_open: date
-) -> str:
-    years = rules.horizon_months // 12 if rules.horizon_months % 12 == 0 else None
-    course = f"{years}-year" if years else f"{rules.horizon_months}-month"
-    return (f"{_lead(record, risk)}: the {course} surveillance course after the resection on "
-            f"{record.resection_date} ended on {horizon_end}; the next window would only open "
-            f"on {next_open}, so no further routine imaging is scheduled.")
+def not_indicated(record: PatientRecord, risk: RiskAssessment, rules: RuleSet, rule: Rule) -> str:
+    """'Appendiceal NET, 8 mm, grade 1, removed by appendectomy: no surveillance imaging is recommended (NCCN).'"""
+    facts = [SITE_NAMES[record.primary_site]]
+    if record.tumor_size_mm is not None:
+        facts.append(f"{_num(record.tumor_size_mm)} mm")
+    if risk.effective_grade is not None:
+        facts.append(f"grade {risk.effective_grade}")
+    facts.append(_removed(record))
+    return f"{', '.join(facts)}: no surveillance imaging is recommended ({rules.short_name})."
+
+
+def _course(months: int) -> str:
+    return f"{months // 12}-year" if months % 12 == 0 else f"{months}-month"
+
+
+def completed(record: PatientRecord, risk: RiskAssessment, rules: RuleSet, rule: Rule, horizon_end: date,
+              next_open: date) -> str:
+    assert rule.horizon_months is not None
+    return (f"{_lead(record, risk)}: the {_course(rule.horizon_months)} {rules.short_name} surveillance course "
+            f"after the resection on {record.resection_date} ended on {horizon_end}; the next window would only "
+            f"open on {next_open}, so no further routine imaging is scheduled.")
+
+
+def _scan_kinds(qualifying: frozenset[str]) -> str:
+    names = [SCAN_WORDS.get(m, m) for m in sorted(qualifying)]
+    return " or ".join(names)
 
 
 def _schedule(rules: RuleSet, rule: Rule, interval: Interval, last_scan: date | None) -> str:
+    what = "the first scan" if rule.qualifying & {"CT", "MRI"} else "the first examination"
     if last_scan is None:
-        return (f"{rules.short_name} asks for the first scan {interval.describe()} "
-                "after the resection")
-    return f"{rules.short_name} asks for imaging every {interval.describe()}"
+        return f"{rules.short_name} asks for {what} {interval.describe()} after the resection"
+    every = "imaging" if rule.qualifying & {"CT", "MRI"} else "an examination"
+    return f"{rules.short_name} asks for {every} every {interval.describe()}"
 
 
 def _days(n: int) -> str:
@@ -151,11 +188,10 @@ def window(
     """'Pancreatic NET, high risk (2 positive nodes): NCCN asks for imaging every 6 months;
     last CT 2025-11-20, so the next was due on 2026-05-20; now 165 days overdue.'"""
     if last_scan is None:
-        basis = f"no CT or MRI since the resection on {record.resection_date}"
+        basis = f"no {_scan_kinds(rule.qualifying)} since the resection on {record.resection_date}"
     else:
-        modality = next(s.modality for s in record.imaging if s.date == last_scan
-                        and s.modality in ("CT", "MRI"))
-        basis = f"last {modality} {last_scan}"
+        modality = next(s.modality for s in record.imaging if s.date == last_scan and s.modality in rule.qualifying)
+        basis = f"last {SCAN_WORDS.get(modality, modality)} {last_scan}"
     span = _span(window_open, window_close)
     scan = "first scan" if last_scan is None else "next scan"
     if status == "not_due":

@@ -15,11 +15,15 @@ from datetime import date
 from netflow.domain.dates import parse_iso_date
 
 __all__ = [
+    "GEP_SITES",
+    "GASTRIC_TYPES",
     "INACTIVE_STATUSES",
     "MODALITIES",
     "PATIENT_STATUSES",
     "PRIMARY_SITES",
     "RECORD_FIELDS",
+    "RESECTION_TYPES",
+    "THORACIC_SITES",
     "FieldError",
     "PatientRecord",
     "Scan",
@@ -27,18 +31,23 @@ __all__ = [
 ]
 
 PRIMARY_SITES = (
-    "pancreas", "small_intestine", "appendix", "rectum", "colon", "stomach", "duodenum", "other",
+    "pancreas", "small_intestine", "appendix", "rectum", "colon", "stomach", "duodenum", "lung", "thymus", "other",
 )
+GEP_SITES = ("pancreas", "small_intestine", "appendix", "rectum", "colon", "stomach", "duodenum")
+THORACIC_SITES = ("lung", "thymus")
 DIFFERENTIATIONS = ("well", "poor")
 GRADES = (1, 2, 3)
 MARGINS = ("R0", "R1", "R2")
+RESECTION_TYPES = ("local_excision", "formal_resection")
+GASTRIC_TYPES = (1, 2, 3)
 HEREDITARY_SYNDROMES = ("MEN1", "VHL", "NF1", "TSC")
-MODALITIES = ("CT", "MRI", "SSTR_PET", "FDG_PET", "US", "EUS", "other")
+MODALITIES = ("CT", "MRI", "SSTR_PET", "FDG_PET", "US", "EUS", "endoscopy", "other")
 PATIENT_STATUSES = ("active", "recurrence", "deceased", "opted_out", "transferred")
 INACTIVE_STATUSES = frozenset(("recurrence", "deceased", "opted_out", "transferred"))
 RECORD_FIELDS = (
     "patient_id", "name", "birth_date", "care_team", "primary_site", "differentiation",
     "grade", "ki67_percent", "tumor_size_mm", "nodes_positive", "nodes_examined", "margin",
+    "resection_type", "lymphovascular_invasion", "gastric_type",
     "hereditary_syndrome", "resection_date", "imaging", "status", "status_date", "guideline",
 )
 MAX_ID_LENGTH = 64
@@ -81,6 +90,9 @@ class PatientRecord:
     nodes_positive: int | None = None
     nodes_examined: int | None = None
     margin: str | None = None
+    resection_type: str | None = None
+    lymphovascular_invasion: bool | None = None
+    gastric_type: int | None = None
     hereditary_syndrome: str | None = None
     imaging: tuple[Scan, ...] = ()
     status: str = "active"
@@ -194,30 +206,40 @@ class _Checker:
             self.fail("imaging", f"must be a list of {{date, modality}} entries, got {_describe(entries)}")
             return ()
         scans: list[Scan] = []
-        for number, entry in enumerate(entries, start=1):
-            scan = self._scan(number, entry)
+        for index, entry in enumerate(entries):
+            scan = self._scan(index, entry)
             if scan is not None:
                 scans.append(scan)
         return tuple(scans)
 
-    def _scan(self, number: int, entry: object) -> Scan | None:
+    def _scan(self, index: int, entry: object) -> Scan | None:
+        where = f"imaging[{index}]"
         if not isinstance(entry, (dict, Mapping)):  # dict first: the ABC check is slow
-            self.fail("imaging", f"entry {number} must be an object with date and modality")
+            self.fail(where, "must be an object with date and modality")
             return None
         when = parse_iso_date(entry.get("date"))
         if when is None:
-            self.fail("imaging", f"entry {number}: date must be an ISO date YYYY-MM-DD, "
-                                 f"got {_describe(entry.get('date'))}")
+            self.fail(f"{where}.date", f"must be an ISO date YYYY-MM-DD, got {_describe(entry.get('date'))}")
         modality = entry.get("modality")
         if not (isinstance(modality, str) and modality in _MODALITY_SET):
-            self.fail("imaging", f"entry {number}: modality must be one of "
-                                 f"{', '.join(MODALITIES)}; got {_describe(modality)}")
+            self.fail(f"{where}.modality", f"must be one of {', '.join(MODALITIES)}; got {_describe(modality)}")
             return None
         return None if when is None else Scan(when, modality)
 
+    def flag(self, field: str) -> bool | None:
+        """true or false only (1, "true" and "yes" are malformed)."""
+        value = self._value(field, False)
+        if value is None or isinstance(value, bool):
+            return value
+        self.fail(field, f"must be true or false, got {_describe(value)}")
+        return None
+
+    def given(self, field: str) -> bool:
+        return self.raw.get(field) not in (None, "")
+
 
 def parse_record(
-    raw: object, guidelines: Collection[str] = ("nccn", "consensus2018")
+    raw: object, guidelines: Collection[str] = ("nccn", "consensus2018", "esmo2020")
 ) -> tuple[PatientRecord | None, list[FieldError]]:
     """Validate one raw record: the record and no errors, or None and every error found.
 
@@ -238,6 +260,9 @@ def parse_record(
     nodes_positive = c.count("nodes_positive")
     nodes_examined = c.count("nodes_examined")
     margin = c.choice("margin", MARGINS)
+    resection_type = c.choice("resection_type", RESECTION_TYPES)
+    lvi = c.flag("lymphovascular_invasion")
+    gastric_type = c.choice("gastric_type", GASTRIC_TYPES)
     syndrome = c.choice("hereditary_syndrome", HEREDITARY_SYNDROMES)
     resection_date = c.day("resection_date", required=True)
     imaging = c.imaging()
@@ -248,6 +273,8 @@ def parse_record(
         c.fail("nodes_positive", f"cannot exceed nodes_examined ({nodes_positive} > {nodes_examined})")
     if birth_date is not None and resection_date is not None and birth_date > resection_date:
         c.fail("birth_date", "is after resection_date")
+    if c.given("gastric_type") and primary_site != "stomach":
+        c.fail("gastric_type", "is only for a gastric NET (primary_site stomach)")
     if c.errors:
         return None, c.errors
     assert patient_id is not None and care_team is not None
@@ -265,6 +292,9 @@ def parse_record(
         nodes_positive=nodes_positive,
         nodes_examined=nodes_examined,
         margin=margin if isinstance(margin, str) else None,
+        resection_type=resection_type if isinstance(resection_type, str) else None,
+        lymphovascular_invasion=lvi,
+        gastric_type=gastric_type if isinstance(gastric_type, int) else None,
         hereditary_syndrome=syndrome if isinstance(syndrome, str) else None,
         resection_date=resection_date,
         imaging=imaging,

@@ -1,7 +1,8 @@
-"""Effective grade, risk tier with its reasons, review reasons and data issues (spec section 3)."""
+"""Effective grade, nodal status, risk tier with its reasons, review reasons and data issues (spec section 3)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -15,16 +16,16 @@ __all__ = [
     "assess_risk",
     "data_issues",
     "effective_grade",
+    "nodal_status",
     "review_reasons",
 ]
 
-RISK_REASONS = ("nodes_positive", "ki67_gt_5", "grade_3", "margin_r1", "nodes_unknown", "ki67_unknown")
-REVIEW_REASONS = ("nec", "hereditary_syndrome", "margin_r2", "site_other")
+RISK_REASONS = ("nodes_positive", "ki67_gt_5", "grade_3", "margin_r1", "lvi", "nodes_unknown", "ki67_unknown")
+REVIEW_REASONS = ("poorly_differentiated", "hereditary_syndrome", "margin_r2", "site_other", "site_not_covered")
 DATA_ISSUES = (
-    "ki67_missing", "grade_missing", "nodes_missing", "size_missing", "margin_missing",
-    "imaging_ignored_modality",
+    "ki67_missing", "grade_missing", "nodes_missing", "nodes_not_assessed", "size_missing", "margin_missing",
+    "gastric_type_missing", "imaging_ignored_modality",
 )
-QUALIFYING_MODALITIES = frozenset(("CT", "MRI"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class RiskAssessment:
     tier: str
     reasons: tuple[str, ...]
     effective_grade: int | None
+    nodal_status: str  # positive, negative, not_assessed
 
 
 def effective_grade(grade: int | None, ki67_percent: float | None) -> int | None:
@@ -48,13 +50,27 @@ def effective_grade(grade: int | None, ki67_percent: float | None) -> int | None
     return max(grade, implied)
 
 
+def nodal_status(record: PatientRecord) -> str:
+    """positive (a positive node), not_assessed (no count, or no node examined), else negative."""
+    if record.nodes_positive is not None and record.nodes_positive >= 1:
+        return "positive"
+    if record.nodes_positive is None or record.nodes_examined == 0:
+        return "not_assessed"
+    return "negative"
+
+
+def _local(record: PatientRecord) -> bool:
+    """Removed without lymphadenectomy: nodes are not examined by design (a missing type is not local)."""
+    return record.resection_type == "local_excision"
+
+
 def assess_risk(record: PatientRecord) -> RiskAssessment:
     """High if any reason applies; low only with every favourable feature documented; else standard."""
     grade = effective_grade(record.grade, record.ki67_percent)
-    nodes = record.nodes_positive
+    nodes = nodal_status(record)
     ki67 = record.ki67_percent
     reasons: list[str] = []
-    if nodes is not None and nodes >= 1:
+    if nodes == "positive":
         reasons.append("nodes_positive")
     if ki67 is not None and ki67 > 5:
         reasons.append("ki67_gt_5")
@@ -62,48 +78,59 @@ def assess_risk(record: PatientRecord) -> RiskAssessment:
         reasons.append("grade_3")
     if record.margin == "R1":
         reasons.append("margin_r1")
-    if nodes is None:
+    if record.lymphovascular_invasion is True:
+        reasons.append("lvi")
+    if nodes == "not_assessed" and not _local(record):
         reasons.append("nodes_unknown")
-    if ki67 is None and grade != 1:
+    if ki67 is None and record.grade != 1:
         reasons.append("ki67_unknown")
     if reasons:
-        return RiskAssessment("high", tuple(reasons), grade)
+        return RiskAssessment("high", tuple(reasons), grade, nodes)
     size = record.tumor_size_mm
-    if grade == 1 and nodes == 0 and size is not None and size < 20 and record.margin == "R0":
-        return RiskAssessment("low", (), grade)
-    return RiskAssessment("standard", (), grade)
+    nodes_ok = nodes == "negative" or (nodes == "not_assessed" and _local(record))
+    if grade == 1 and nodes_ok and size is not None and size < 20 and record.margin == "R0":
+        return RiskAssessment("low", (), grade, nodes)
+    return RiskAssessment("standard", (), grade, nodes)
 
 
-def review_reasons(record: PatientRecord) -> tuple[str, ...]:
-    """Why the record is outside the rule sets (needs a clinician), in spec order; empty if not."""
+def review_reasons(record: PatientRecord, covered_sites: Collection[str]) -> tuple[str, ...]:
+    """Why the record is outside the rule sets (needs a clinician), in spec order; empty if not.
+
+    `covered_sites`: the primary sites the applicable guideline covers (a lung or thymus primary
+    under a GEP-only guideline is `site_not_covered`)."""
     reasons = []
     if record.differentiation == "poor":
-        reasons.append("nec")
+        reasons.append("poorly_differentiated")
     if record.hereditary_syndrome is not None:
         reasons.append("hereditary_syndrome")
     if record.margin == "R2":
         reasons.append("margin_r2")
     if record.primary_site == "other":
         reasons.append("site_other")
+    elif record.primary_site not in covered_sites:
+        reasons.append("site_not_covered")
     return tuple(reasons)
 
 
-def data_issues(record: PatientRecord, as_of: date) -> tuple[str, ...]:
-    """Missing fields that matter, and imaging that was done but cannot count."""
+def data_issues(record: PatientRecord, risk: RiskAssessment, as_of: date, qualifying: Collection[str]
+                ) -> tuple[str, ...]:
+    """Missing fields that matter, and imaging done in (A, as_of] that does not count under the rule."""
     issues = []
     if record.ki67_percent is None:
         issues.append("ki67_missing")
     if record.grade is None:
         issues.append("grade_missing")
-    if record.nodes_positive is None:
-        issues.append("nodes_missing")
+    if risk.nodal_status == "not_assessed":
+        issues.append("nodes_not_assessed" if _local(record) else "nodes_missing")
     if record.tumor_size_mm is None:
         issues.append("size_missing")
     if record.margin is None:
         issues.append("margin_missing")
+    if record.primary_site == "stomach" and record.gastric_type is None:
+        issues.append("gastric_type_missing")
     anchor = record.resection_date
     for scan in record.imaging:
-        if anchor < scan.date <= as_of and scan.modality not in QUALIFYING_MODALITIES:
+        if anchor < scan.date <= as_of and scan.modality not in qualifying:
             issues.append("imaging_ignored_modality")
             break
     return tuple(issues)

@@ -1,4 +1,12 @@
-"""Guideline rule sets as immutable domain objects (loaded from data by netflow.guidelines)."""
+"""Guideline rule sets as immutable domain objects (loaded from data by netflow.guidelines).
+
+A rule set is an ordered list of rules; the first rule whose conditions match a patient applies
+(spec section 5.1). A rule either plans no surveillance imaging (`not_indicated`) or is a
+schedule: the first window, counted from the resection while no qualifying scan exists yet; an
+optional early interval while the last scan is before a month boundary; then the interval after.
+Each rule names the modalities that count as its scan, its horizon (or none: lifelong) and the
+modality it recommends.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +16,18 @@ from datetime import date
 
 from netflow.domain.dates import add_months
 
-__all__ = ["TIERS", "Interval", "NotIndicatedWhen", "Phase", "Rule", "RuleBook", "RuleSet"]
+__all__ = ["CROSS_SECTIONAL", "RECOMMENDATIONS", "TIERS", "Interval", "Rule", "RuleBook", "RuleSet", "When",
+           "guideline_for"]
 
 TIERS = ("high", "standard", "low")
+CROSS_SECTIONAL = frozenset(("CT", "MRI"))
+# What a rule may recommend (spec section 6); the engine turns each into a modality code.
+RECOMMENDATIONS = ("cross_sectional", "endoscopy", "endoscopy_and_rectal_MRI_or_EUS")
 
 
 @dataclass(frozen=True, slots=True)
 class Interval:
-    """A window for the next scan, in months from the anchor: [min, max]."""
+    """A window for the next scan, in months from where it is counted: [min, max]."""
 
     min_months: int
     max_months: int
@@ -30,76 +42,101 @@ class Interval:
 
 
 @dataclass(frozen=True, slots=True)
-class Phase:
-    """Follow-up interval after a scan; applies while the last scan is before `until_month`."""
+class When:
+    """A rule's conditions; it matches a patient when every condition that is set holds.
 
-    interval: Interval
-    until_month: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NotIndicatedWhen:
-    """A low-risk case for which the guideline plans no surveillance imaging."""
+    Sizes must be documented to match (`size_below_mm`: < , `size_up_to_mm`: <=); `grade` is the
+    effective grade."""
 
     sites: frozenset[str] | None = None
+    tiers: frozenset[str] | None = None
+    grade: int | None = None
+    gastric_type: int | None = None
     size_below_mm: float | None = None
+    size_up_to_mm: float | None = None
 
-    def matches(self, site: str, size_mm: float | None) -> bool:
+    def matches(self, site: str, tier: str, grade: int | None, gastric_type: int | None,
+                size_mm: float | None) -> bool:
         if self.sites is not None and site not in self.sites:
+            return False
+        if self.tiers is not None and tier not in self.tiers:
+            return False
+        if self.grade is not None and grade != self.grade:
+            return False
+        if self.gastric_type is not None and gastric_type != self.gastric_type:
             return False
         if self.size_below_mm is not None and (size_mm is None or size_mm >= self.size_below_mm):
             return False
-        return True
+        return self.size_up_to_mm is None or (size_mm is not None and size_mm <= self.size_up_to_mm)
 
 
 @dataclass(frozen=True)
 class Rule:
-    """The schedule for one site group and risk tier, with where it comes from."""
+    """One rule of a rule set: when it applies, and the schedule (or none) it sets, with its source."""
 
     id: str
-    site_group: str
-    tier: str
-    first_scan: Interval | None
-    then: tuple[Phase, ...]
-    not_indicated: tuple[NotIndicatedWhen, ...] = ()
+    when: When
+    not_indicated: bool = False
+    first: Interval | None = None
+    early: Interval | None = None
+    early_until_month: int | None = None
+    then: Interval | None = None
+    horizon_months: int | None = 120  # None: lifelong, never completed
+    qualifying: frozenset[str] = CROSS_SECTIONAL
+    recommends: str | None = "cross_sectional"
     source: str = ""
     summary: str = ""
     project_choice: str | None = None
 
-    def is_not_indicated(self, site: str, size_mm: float | None) -> bool:
-        return any(case.matches(site, size_mm) for case in self.not_indicated)
-
     def interval_after(self, anchor: date, last_scan: date | None) -> Interval:
-        """The interval for the next window: the first scan's, or the phase chosen by the last scan."""
+        """The interval for the next window: the first one without a scan; the early one while the last scan
+        is before `early_until_month` after the anchor; else the later one."""
         if last_scan is None:
-            assert self.first_scan is not None
-            return self.first_scan
-        for phase in self.then:
-            if phase.until_month is None or last_scan < add_months(anchor, phase.until_month):
-                return phase.interval
-        return self.then[-1].interval
+            assert self.first is not None
+            return self.first
+        if self.early is not None and self.early_until_month is not None \
+                and last_scan < add_months(anchor, self.early_until_month):
+            return self.early
+        assert self.then is not None
+        return self.then
+
+    def horizon_end(self, anchor: date) -> date | None:
+        """The last day a window may open on (None for a lifelong rule)."""
+        return None if self.horizon_months is None else add_months(anchor, self.horizon_months)
 
 
 @dataclass(frozen=True)
 class RuleSet:
-    """One guideline: which sites form which group, and a rule per group and tier."""
+    """One guideline: the sites it covers and its rules, in order (the first that matches applies)."""
 
     id: str
     title: str
     short_name: str
     version: str
     sources: Mapping[str, str]
-    site_groups: Mapping[str, str]  # primary site -> site group
-    rules: Mapping[tuple[str, str], Rule]  # (site group, tier) -> rule
+    covers: frozenset[str]  # primary sites this guideline covers; others need review
+    rules: tuple[Rule, ...]
     lead_days: int = 30
     grace_days: int = 30
     escalation_days: int = 90
-    horizon_months: int = 120
     mri_below_age: int = 50
+    chest_ct_sites: frozenset[str] = frozenset()  # a cross-sectional scan adds a chest CT for these primaries
     path: str = ""
+    _by_id: Mapping[str, Rule] = field(default_factory=dict, repr=False)
 
-    def rule_for(self, site: str, tier: str) -> Rule:
-        return self.rules[(self.site_groups[site], tier)]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {rule.id: rule for rule in self.rules})
+
+    def rule_for(self, site: str, tier: str, grade: int | None, gastric_type: int | None,
+                 size_mm: float | None) -> Rule | None:
+        """The first rule whose conditions match, or None when none does."""
+        for rule in self.rules:
+            if rule.when.matches(site, tier, grade, gastric_type, size_mm):
+                return rule
+        return None
+
+    def rule_by_id(self, rule_id: str) -> Rule:
+        return self._by_id[rule_id]
 
     def citation(self) -> str:
         return "; ".join(self.sources.values())

@@ -55,7 +55,7 @@ def test_output_keeps_input_order_and_the_spec_field_order(tmp_path: Path,
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["patient_id"] for r in rows] == [f"P{i}" for i in range(5)]
     assert list(rows[0]) == [
-        "patient_id", "as_of", "guideline", "rule_id", "status", "risk_tier", "risk_reasons",
+        "patient_id", "as_of", "guideline", "rule_id", "status", "risk_tier", "risk_reasons", "review_reasons",
         "last_scan", "window_open", "window_close", "interval_months", "days_overdue",
         "escalation_level", "recommended_modality", "data_issues", "errors", "explanation"]
 

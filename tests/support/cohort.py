@@ -48,7 +48,8 @@ def cohort_records() -> list[dict[str, Any]]:
         record(patient_id="MRN0000004", name="Mary Somerville", care_team="endo-north",
                imaging=[scan("2026-03-01")]),
         record(patient_id="MRN0000005", name="Emmy Noether", care_team="endo-north", hereditary_syndrome="MEN1"),
-        low_risk(patient_id="MRN0000006", name="Lise Meitner", care_team="endo-north", primary_site="appendix"),
+        low_risk(patient_id="MRN0000006", name="Lise Meitner", care_team="endo-north", primary_site="appendix",
+                 tumor_size_mm=8),
         # west (consensus2018): due soon
         record(patient_id="MRN0000007", name="Rosalind Franklin", care_team="hpb-west",
                resection_date="2020-02-01", imaging=[scan("2025-12-20")]),

@@ -20,7 +20,7 @@ TOTALS = WorklistTotals(escalated=2, overdue=3, due=4, due_soon=6, high_risk=9, 
 
 def ruleset(id: str, short_name: str, version: str, sources: dict[str, str]) -> RuleSet:
     return RuleSet(id=id, title=short_name, short_name=short_name, version=version, sources=sources,
-                   site_groups={}, rules={})
+                   covers=frozenset(), rules=())
 
 
 NCCN = ruleset("nccn", "NCCN", "2022 (summarised by Zhang & Kunz, J Oncol Pract 2022); netflow rules v1", {

@@ -48,17 +48,17 @@ def test_size_just_under_20_mm_is_low_risk() -> None:
     assert run(low_risk(tumor_size_mm=19.9)).risk_tier == "low"
 
 
-def test_rectal_tumour_of_exactly_10_mm_follows_the_schedule_under_nccn() -> None:
+def test_rectal_tumour_of_exactly_10_mm_follows_the_short_course_under_nccn() -> None:
     result = run(low_risk(primary_site="rectum", tumor_size_mm=10))
-    assert (result.status, result.rule_id) == ("overdue", "nccn/extrapancreatic/low")
+    assert (result.status, result.rule_id) == ("overdue", "nccn/rectum/short_course")
 
 
 def test_rectal_tumour_under_10_mm_needs_no_imaging_under_nccn() -> None:
     assert run(low_risk(primary_site="rectum", tumor_size_mm=9.9)).status == "not_indicated"
 
 
-def test_appendix_tumour_under_20_mm_low_risk_needs_no_imaging_under_nccn() -> None:
-    assert run(low_risk(primary_site="appendix", tumor_size_mm=19.9)).status == "not_indicated"
+def test_appendix_tumour_under_10_mm_low_risk_needs_no_imaging_under_nccn() -> None:
+    assert run(low_risk(primary_site="appendix", tumor_size_mm=9.9)).status == "not_indicated"
 
 
 def test_every_low_risk_patient_needs_no_imaging_under_consensus2018() -> None:

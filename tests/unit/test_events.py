@@ -99,9 +99,9 @@ def test_needs_review_is_recorded_once_with_its_reason() -> None:
 
 
 def test_not_indicated_is_told_once() -> None:
-    first = decide_events(ev(low_risk(primary_site="appendix"), date(2026, 12, 1)), [])
+    first = decide_events(ev(low_risk(primary_site="appendix", tumor_size_mm=8), date(2026, 12, 1)), [])
     assert [(e.kind, e.key) for e in first] == [("not_indicated", "")]
-    assert decide_events(ev(low_risk(primary_site="appendix"), date(2027, 1, 1)), as_past(first)) == []
+    assert decide_events(ev(low_risk(primary_site="appendix", tumor_size_mm=8), date(2027, 1, 1)), as_past(first)) == []
 
 
 def test_invalid_and_inactive_records_record_nothing() -> None:

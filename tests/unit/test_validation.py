@@ -63,13 +63,14 @@ def test_a_bad_value_is_one_error_naming_its_field(field: str, value: Any) -> No
 def test_every_problem_gets_its_own_error() -> None:
     raw = record(ki67_percent=140, nodes_positive=5, nodes_examined=2, margin="R9",
                  imaging=[scan("2023-02-30", "PET")])
-    assert error_fields(raw) == ["ki67_percent", "margin", "imaging", "imaging", "nodes_positive"]
+    assert error_fields(raw) == ["ki67_percent", "margin", "imaging[0].date", "imaging[0].modality",
+                                 "nodes_positive"]
 
 
 def test_an_imaging_error_names_the_entry() -> None:
     _, errors = parse_record(record(imaging=[scan("2023-01-01"), scan("2023-02-01", "Xray")]))
-    assert errors[0].field == "imaging"
-    assert errors[0].message.startswith("entry 2: modality")
+    assert errors[0].field == "imaging[1].modality"
+    assert errors[0].message.startswith("must be one of CT, MRI")
 
 
 def test_birth_after_resection_is_invalid() -> None:
