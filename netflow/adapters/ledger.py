@@ -106,12 +106,14 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _past(kind: str, key: str, payload: str) -> PastEvent:
-    if kind not in SEVERITY:
+    if kind == "closed":
         return PastEvent(kind, key)
     data = json.loads(payload)
-    last_scan, close = data.get("last_scan"), data.get("window_close")
-    return PastEvent(kind, key, date.fromisoformat(last_scan) if last_scan else None,
-                     date.fromisoformat(close) if close else None)
+    last_scan, close, as_of = data.get("last_scan"), data.get("window_close"), data.get("as_of")
+    return PastEvent(kind, key, date.fromisoformat(last_scan) if last_scan and kind in SEVERITY else None,
+                     date.fromisoformat(close) if close and kind in SEVERITY else None,
+                     data.get("rule_id") or data.get("status"), data.get("rules_version"),
+                     date.fromisoformat(as_of) if as_of else None)
 
 
 EVENT_ROW = ("patient_id", "care_team", "kind", "event_key", "window_open", "as_of", "run_id", "payload", "created_at")
@@ -159,6 +161,12 @@ class LedgerWriter:
         if teams is not None:
             query = query.where(events.c.care_team.in_(list(teams)))
         return {team: int(n) for team, n in self._conn.execute(query)}
+
+    def unassigned_patients(self, team: str, kind: str) -> set[str]:
+        """The patients of `team` with an event of `kind` in no digest yet."""
+        query = select(events.c.patient_id).where(events.c.outbox_id.is_(None), events.c.kind == kind,
+                                                  events.c.care_team == team).distinct()
+        return {pid for (pid,) in self._conn.execute(query)}
 
     def iter_unassigned_events(self, team: str) -> Iterator[StoredEvent]:
         """One team's events that are in no digest yet, streamed in the order they were recorded."""

@@ -40,8 +40,12 @@ __all__ = ["PATIENT_FIELDS", "PatientStore", "PatientWriter", "QuarantineEntry",
 PATIENT_FIELDS = (
     "patient_id", "name", "birth_date", "care_team", "primary_site", "differentiation", "grade",
     "ki67_percent", "tumor_size_mm", "nodes_positive", "nodes_examined", "margin",
+    "resection_type", "lymphovascular_invasion", "gastric_type",
     "hereditary_syndrome", "resection_date", "status", "status_date", "guideline",
 )
+# The fields of rules v2 (migration 0002); a record without any of them hashes as it did before.
+V2_FIELDS = ("resection_type", "lymphovascular_invasion", "gastric_type")
+V1_FIELDS = tuple(f for f in PATIENT_FIELDS if f not in V2_FIELDS)
 # The columns of a patients row as upsert_patients writes it, and of an imaging row.
 PATIENT_ROW = (*PATIENT_FIELDS, "bucket", "record_hash", "created_at", "updated_at")
 IMAGING_ROW = ("patient_id", "date", "modality", "created_at")
@@ -54,6 +58,8 @@ def bucket_of(patient_id: str) -> int:
 
 
 _record_values = operator.attrgetter(*PATIENT_FIELDS)
+_v1_values = operator.attrgetter(*V1_FIELDS)
+_v2_values = operator.attrgetter(*V2_FIELDS)
 
 
 def _iso(value: object) -> str:
@@ -63,8 +69,16 @@ def _iso(value: object) -> str:
 
 
 def record_hash(record: PatientRecord) -> str:
-    """sha256 of the record's patient fields (not imaging): equal hashes mean an unchanged record."""
-    text = json.dumps(_record_values(record), ensure_ascii=False, separators=(",", ":"), default=_iso)
+    """sha256 of the record's patient fields (not imaging): equal hashes mean an unchanged record.
+
+    A record whose v2 fields (resection_type, lymphovascular_invasion, gastric_type) are all None
+    hashes its v1 fields only, exactly as before migration 0002: an unchanged v1 file imported
+    again after the upgrade counts its rows as unchanged, not updated. Setting any v2 field
+    changes the hash.
+    """
+    v2 = _v2_values(record)
+    values = _v1_values(record) if v2 == (None,) * len(V2_FIELDS) else _record_values(record)
+    text = json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=_iso)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -43,15 +43,16 @@ def merged_records(conn: Connection, patients_query: Select[Any], imaging_query:
 
 def _record(row: Sequence[Any], imaging: tuple[Scan, ...]) -> PatientRecord:
     (patient_id, name, birth_date, care_team, primary_site, differentiation, grade, ki67_percent,
-     tumor_size_mm, nodes_positive, nodes_examined, margin, hereditary_syndrome, resection_date,
-     status, status_date, guideline) = row
+     tumor_size_mm, nodes_positive, nodes_examined, margin, resection_type, lymphovascular_invasion,
+     gastric_type, hereditary_syndrome, resection_date, status, status_date, guideline) = row
     return PatientRecord(
         patient_id=patient_id, name=name, birth_date=birth_date, care_team=care_team,
         primary_site=primary_site, differentiation=differentiation, grade=grade,
         ki67_percent=ki67_percent, tumor_size_mm=tumor_size_mm, nodes_positive=nodes_positive,
-        nodes_examined=nodes_examined, margin=margin, hereditary_syndrome=hereditary_syndrome,
-        resection_date=resection_date, imaging=imaging, status=status, status_date=status_date,
-        guideline=guideline,
+        nodes_examined=nodes_examined, margin=margin, resection_type=resection_type,
+        lymphovascular_invasion=lymphovascular_invasion, gastric_type=gastric_type,
+        hereditary_syndrome=hereditary_syndrome, resection_date=resection_date, imaging=imaging,
+        status=status, status_date=status_date, guideline=guideline,
     )
 
 

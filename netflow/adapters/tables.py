@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -73,6 +74,9 @@ patients = Table(
     Column("nodes_positive", Integer),
     Column("nodes_examined", Integer),
     Column("margin", String(8)),
+    Column("resection_type", String(32)),
+    Column("lymphovascular_invasion", Boolean),
+    Column("gastric_type", Integer),
     Column("hereditary_syndrome", String(16)),
     Column("resection_date", Date, nullable=False),
     Column("status", String(16), nullable=False),

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "netflow.cli.mailcatcher",
     "netflow.cli.report",
     "netflow.cli.demo",
+    "netflow.cli.rules",
 )
 
 

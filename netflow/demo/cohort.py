@@ -10,10 +10,11 @@ from random import Random
 from typing import NamedTuple
 
 from netflow.demo.defects import apply_defect
-from netflow.demo.draw import between, normal
-from netflow.demo.followup import imaging_history, outcome
+from netflow.demo.draw import Weighted, between, normal
+from netflow.demo.followup import follow_up_plan, imaging_history, outcome
 from netflow.demo.names import person_name
 from netflow.demo.pathology import pathology
+from netflow.demo.tables import GUIDELINE_OVERRIDES
 from netflow.demo.teams import DemoTeam, TeamPicker, make_care_teams, team_count
 
 __all__ = [
@@ -33,6 +34,10 @@ MAX_PATIENTS = 10_000_000  # "MRN" + 7 digits
 BLOCK_SIZE = 10_000  # part of the cohort's definition: changing it changes the bytes
 _YEAR_DAYS = 365.2425
 _HISTORY_DAYS = 4383  # resections spread over the 12 years before as-of
+_GUIDELINE: Weighted[str | None] = Weighted(
+    (*(name for name, _ in GUIDELINE_OVERRIDES), None),
+    (*(share for _, share in GUIDELINE_OVERRIDES), 1.0 - sum(share for _, share in GUIDELINE_OVERRIDES)),
+)
 
 
 class DemoPatient(NamedTuple):
@@ -81,6 +86,8 @@ def _age_at_resection(rng: Random, site: str, syndrome: str | None) -> int:
         mean, low = 42.0, 25
     elif site == "appendix":
         mean, low = 45.0, 25
+    elif site in ("lung", "thymus"):
+        mean, low = 56.0, 25
     else:
         mean, low = 61.0, 30
     return int(min(85.0, max(low, normal(rng, mean, 12.0))))
@@ -96,7 +103,7 @@ class _Factory:
         self.iso = _IsoDays()
 
     def patients(self, rng: Random, first_index: int, count: int, malformed_rate: float) -> Iterator[DemoPatient]:
-        as_of, mrn, iso, pick_team = self.as_of, self.mrn, self.iso, self.picker.pick
+        as_of, mrn, iso, pick_team, pick_guideline = self.as_of, self.mrn, self.iso, self.picker.pick, _GUIDELINE.pick
         today = as_of.toordinal()
         for index in range(first_index, first_index + count):
             tumour = pathology(rng)
@@ -106,9 +113,8 @@ class _Factory:
             birth = resection - int(age * _YEAR_DAYS) - between(rng, 1, 364)
             intense, poor = tumour.high_risk_looking, tumour.differentiation == "poor"
             young_until = birth + int(50 * _YEAR_DAYS)
-            scans = imaging_history(rng, tumour.site, intense, poor, young_until, resection, today)
+            scans = imaging_history(rng, follow_up_plan(tumour, intense), intense, poor, young_until, resection, today)
             after = outcome(rng, scans, intense, poor, age, resection, today)
-            roll = rng.random()
             record: dict[str, object] = {
                 "patient_id": mrn(index),
                 "name": f"{first} {last}",
@@ -122,12 +128,15 @@ class _Factory:
                 "nodes_positive": tumour.nodes_positive,
                 "nodes_examined": tumour.nodes_examined,
                 "margin": tumour.margin,
+                "resection_type": tumour.resection_type,
+                "lymphovascular_invasion": tumour.lymphovascular_invasion,
+                "gastric_type": tumour.gastric_type,
                 "hereditary_syndrome": tumour.hereditary_syndrome,
                 "resection_date": iso[resection],
                 "imaging": [{"date": iso[day], "modality": modality} for day, modality in after.imaging],
                 "status": after.status,
                 "status_date": None if after.status_date is None else iso[after.status_date],
-                "guideline": "consensus2018" if roll < 0.03 else "nccn" if roll < 0.04 else None,
+                "guideline": pick_guideline(rng),
             }
             defect = apply_defect(rng, record, as_of) if rng.random() < malformed_rate else None
             yield DemoPatient(record, defect)

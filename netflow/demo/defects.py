@@ -40,7 +40,7 @@ def _bad_date(rng: Random, record: Record, as_of: date) -> None:
 
 
 def _unknown_site(rng: Random, record: Record, as_of: date) -> None:
-    record["primary_site"] = rng.choice(("ileum", "jejunum", "lung", "small bowel", "Pancreas", "caecum"))
+    record["primary_site"] = rng.choice(("ileum", "jejunum", "bronchus", "small bowel", "Pancreas", "caecum"))
 
 
 def _missing_resection_date(rng: Random, record: Record, as_of: date) -> None:
@@ -70,7 +70,9 @@ def _imaging_entry(rng: Random, record: Record, as_of: date) -> dict[str, object
 
 
 def _unknown_modality(rng: Random, record: Record, as_of: date) -> None:
-    _imaging_entry(rng, record, as_of)["modality"] = rng.choice(("PET-CT", "CT scan", "ct", "X-ray", "Octreoscan"))
+    _imaging_entry(rng, record, as_of)["modality"] = rng.choice(
+        ("PET-CT", "CT scan", "ct", "X-ray", "Octreoscan", "gastroscopy", "colonoscopy", "Endoscopy")
+    )
 
 
 def _bad_imaging_date(rng: Random, record: Record, as_of: date) -> None:
@@ -93,6 +95,28 @@ def _blank_patient_id(rng: Random, record: Record, as_of: date) -> None:
     record["patient_id"] = rng.choice(("", f" {mrn}")) if isinstance(mrn, str) else ""
 
 
+def _gastric_type_off_the_stomach(rng: Random, record: Record, as_of: date) -> None:
+    """A gastric type on a tumour that is not gastric: typed into the wrong patient, or the site miscoded."""
+    record["gastric_type"] = rng.choice((1, 1, 2, 3))
+    if record.get("primary_site") == "stomach":
+        record["primary_site"] = rng.choice(("duodenum", "small_intestine", "pancreas"))
+
+
+def _bad_gastric_type(rng: Random, record: Record, as_of: date) -> None:
+    """The type written as text, a Roman numeral or out of range (only stomach records carry one)."""
+    record["primary_site"] = "stomach"
+    record["gastric_type"] = rng.choice(("1", "type 1", "I", "III", 4, 0, 1.0))
+
+
+def _lvi_not_boolean(rng: Random, record: Record, as_of: date) -> None:
+    """Lymphovascular invasion as the report words it, not true or false."""
+    record["lymphovascular_invasion"] = rng.choice(("yes", "no", "L1", "V0", "true", 1, 0, "not reported"))
+
+
+def _unknown_resection_type(rng: Random, record: Record, as_of: date) -> None:
+    record["resection_type"] = rng.choice(("appendectomy", "EMR", "local", "Formal resection", "TME", 1))
+
+
 Defect = Callable[[Random, Record, date], None]
 
 # (name, how to make it, relative frequency)
@@ -109,6 +133,10 @@ DEFECTS: tuple[tuple[str, Defect, int], ...] = (
     ("unknown_grade", _unknown_grade, 1),
     ("unknown_margin", _unknown_margin, 1),
     ("blank_patient_id", _blank_patient_id, 1),
+    ("gastric_type_off_the_stomach", _gastric_type_off_the_stomach, 1),
+    ("bad_gastric_type", _bad_gastric_type, 1),
+    ("lvi_not_boolean", _lvi_not_boolean, 2),
+    ("unknown_resection_type", _unknown_resection_type, 1),
 )
 _TOTAL = sum(weight for _, _, weight in DEFECTS)
 

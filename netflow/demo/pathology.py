@@ -1,4 +1,4 @@
-"""The index tumour: site, differentiation, grade, Ki-67, size, nodes, margin, syndrome."""
+"""The index tumour: site, gastric type, grade, Ki-67, size, operation, nodes, margin, LVI, syndrome."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from typing import NamedTuple
 
 from netflow.demo.draw import Weighted, between, normal
 from netflow.demo.tables import (
+    GASTRIC_TYPE_WEIGHTS,
     GRADE_MIX,
+    LOCAL_EXCISION_NODES,
+    LOCAL_EXCISION_RATE,
+    LVI_REPORTED_RATE,
+    LVI_TRUE_SHARE,
     MARGIN_WEIGHTS,
     MISSING_RATE,
     NODE_POSITIVE_RATE,
@@ -23,10 +28,14 @@ from netflow.demo.tables import (
 __all__ = ["Pathology", "pathology"]
 
 _SITE_TABLE = Weighted(SITES, SITE_WEIGHTS)
-_GRADE_TABLES = {site: Weighted(("G1", "G2", "G3", "NEC"), mix) for site, mix in GRADE_MIX.items()}
-_LOG_SIZE = {site: (math.log(median), sigma) for site, (median, sigma) in SIZE_MEDIAN_MM.items()}
+_GASTRIC_TYPE_TABLE: Weighted[int | None] = Weighted((1, 2, 3, None), GASTRIC_TYPE_WEIGHTS)
+_GRADE_TABLES = {profile: Weighted(("G1", "G2", "G3", "NEC"), mix) for profile, mix in GRADE_MIX.items()}
+_LOG_SIZE = {profile: (math.log(median), sigma) for profile, (median, sigma) in SIZE_MEDIAN_MM.items()}
 _LOG_1_5 = math.log(1.5)
 _MARGIN_TABLE: Weighted[str | None] = Weighted(("R0", "R1", "R2", None), MARGIN_WEIGHTS)
+_NodeCounts = tuple[int | None, int | None]  # (nodes_positive, nodes_examined)
+_LOCAL_NODES: Weighted[_NodeCounts] = Weighted(((None, None), (0, 0), (None, 0)), LOCAL_EXCISION_NODES)
+_STOMACH_PROFILES = {1: "stomach/1", 2: "stomach/2", 3: "stomach/3"}
 
 
 class Pathology(NamedTuple):
@@ -40,16 +49,20 @@ class Pathology(NamedTuple):
     nodes_positive: int | None
     nodes_examined: int | None
     margin: str | None
+    resection_type: str | None
+    lymphovascular_invasion: bool | None
+    gastric_type: int | None
     hereditary_syndrome: str | None
 
     @property
     def high_risk_looking(self) -> bool:
-        """What a clinician would read as aggressive: positive nodes, Ki-67 > 5, G3, R1, NEC."""
+        """What a clinician would read as aggressive: positive nodes, Ki-67 > 5, G3, R1, LVI, NEC."""
         return (
             (self.nodes_positive or 0) > 0
             or (self.ki67_percent or 0.0) > 5
             or self.grade == 3
             or self.margin == "R1"
+            or self.lymphovascular_invasion is True
             or self.differentiation == "poor"
         )
 
@@ -73,18 +86,32 @@ def _stated_grade(rng: Random, grade: str, ki67: float | None) -> int | None:
     return stated
 
 
-def _size(rng: Random, site: str, grade: str) -> float:
-    log_median, sigma = _LOG_SIZE[site]
+def _size(rng: Random, profile: str, grade: str) -> float:
+    log_median, sigma = _LOG_SIZE[profile]
     if grade == "NEC":
         log_median += _LOG_1_5
     size = min(180.0, max(1.0, math.exp(normal(rng, log_median, sigma))))
     return round(size) if size >= 5 or rng.random() < 0.5 else round(size, 1)
 
 
-def _nodes(rng: Random, site: str, grade: str, size: float | None) -> tuple[int | None, int | None]:
+def _resection_type(rng: Random, profile: str, grade: str, size: float | None) -> str:
+    """Local excision for most small appendiceal, rectal and gastric type 1 and 2 tumours; a formal
+    resection otherwise."""
+    rates = LOCAL_EXCISION_RATE.get(profile)
+    if rates is None:
+        return "formal_resection"
+    if grade in ("G3", "NEC") or (size is not None and size > 20):
+        rate = rates[2]
+    else:
+        rate = rates[0] if size is not None and size < 10 else rates[1]
+    return "local_excision" if rng.random() < rate else "formal_resection"
+
+
+def _nodes(rng: Random, site: str, profile: str, grade: str, size: float | None) -> _NodeCounts:
+    """The nodes of a formal resection: examined, some positive, now and then not documented."""
     if rng.random() < NODES_MISSING_RATE[site]:
         return None, None
-    rate = NODE_POSITIVE_RATE[site]
+    rate = NODE_POSITIVE_RATE[profile]
     if site in ("rectum", "appendix") and size is not None and size > 20:
         rate = 0.45
     if grade == "NEC":
@@ -100,8 +127,15 @@ def _nodes(rng: Random, site: str, grade: str, size: float | None) -> tuple[int 
     return positive, examined
 
 
-def _syndrome(rng: Random, site: str) -> str | None:
-    options = SYNDROMES.get(site)
+def _lymphovascular_invasion(rng: Random, resection: str, adverse: bool) -> bool | None:
+    """Mostly not reported (null); when reported, true more often with adverse features."""
+    if rng.random() >= LVI_REPORTED_RATE[resection]:
+        return None
+    return rng.random() < LVI_TRUE_SHARE[adverse]
+
+
+def _syndrome(rng: Random, profile: str) -> str | None:
+    options = SYNDROMES.get(profile)
     if options is None:
         return None
     roll = rng.random()
@@ -115,14 +149,25 @@ def _syndrome(rng: Random, site: str) -> str | None:
 def pathology(rng: Random) -> Pathology:
     """One resected tumour, its features drawn together so that they agree most of the time."""
     site = _SITE_TABLE.pick(rng)
-    grade = _GRADE_TABLES[site].pick(rng)
+    gastric_type = _GASTRIC_TYPE_TABLE.pick(rng) if site == "stomach" else None
+    profile = site if gastric_type is None else _STOMACH_PROFILES[gastric_type]
+    grade = _GRADE_TABLES[profile].pick(rng)
     ki67 = None if rng.random() < MISSING_RATE["ki67_percent"] else _ki67(rng, grade)
     stated = None if rng.random() < MISSING_RATE["grade"] else _stated_grade(rng, grade, ki67)
-    size = None if rng.random() < MISSING_RATE["tumor_size_mm"] else _size(rng, site, grade)
-    positive, examined = _nodes(rng, site, grade, size)
+    size = None if rng.random() < MISSING_RATE["tumor_size_mm"] else _size(rng, profile, grade)
+    resection = _resection_type(rng, profile, grade, size)
+    if resection == "local_excision":
+        positive, examined = _LOCAL_NODES.pick(rng)
+    else:
+        positive, examined = _nodes(rng, site, profile, grade, size)
     margin = _MARGIN_TABLE.pick(rng)
     if grade == "NEC" and margin == "R0" and rng.random() < 0.15:
         margin = "R1"
+    adverse = bool(positive) or grade in ("G3", "NEC") or (size is not None and size > 20)
+    lvi = _lymphovascular_invasion(rng, resection, adverse)
+    recorded = None if rng.random() < MISSING_RATE["resection_type"] else resection
     differentiation = "poor" if grade == "NEC" else "well"
-    syndrome = _syndrome(rng, site)
-    return Pathology(site, differentiation, stated, ki67, size, positive, examined, margin, syndrome)
+    syndrome = _syndrome(rng, profile)
+    return Pathology(
+        site, differentiation, stated, ki67, size, positive, examined, margin, recorded, lvi, gastric_type, syndrome,
+    )

@@ -25,7 +25,7 @@ _SERVICES = (
     ("net-clinic", "NET Clinic", SITES),
     ("endo-onc", "Endocrine Oncology", ("pancreas", "stomach", "duodenum")),
     ("upper-gi", "Upper GI Surgery", ("stomach", "duodenum")),
-    ("med-onc", "Medical Oncology", ("small_intestine", "colon", "other")),
+    ("med-onc", "Medical Oncology", ("small_intestine", "colon", "lung", "thymus", "other")),
 )
 _REGIONS = ("East", "West", "North", "South", "Central", "Riverside", "Lakeside", "Valley")
 

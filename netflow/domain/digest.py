@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from netflow.domain.explain import REASON_WORDS
+from netflow.domain.explain import REASON_WORDS, RECOMMENDATION_WORDS
 from netflow.domain.rules import RuleSet
 
 __all__ = [
+    "DIGEST_SECTIONS",
     "PHI_LEVELS",
     "SECTIONS",
     "Digest",
@@ -50,6 +51,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("needs_review", "Needs clinician review"),
     ("not_indicated", "No surveillance planned (confirm)"),
 )
+# A digest also tells the team whose plan a rules update changed (events only: the worklist, which
+# shows where patients stand, has no such section).
+PLAN_CHANGED = ("plan_changed", "Plan changed by a rules update")
+DIGEST_SECTIONS: tuple[tuple[str, str], ...] = (*SECTIONS[:4], PLAN_CHANGED, *SECTIONS[4:])
 PHI_LEVELS = ("minimal", "full")
 MAX_ROWS_PER_SECTION = 100
 NO_NAME = "—"
@@ -64,8 +69,7 @@ STATUS_WORDS = {
     "inactive": "Not under surveillance",
     "invalid": "Record needs correcting",
 }
-MODALITY_WORDS = {"MRI": "MRI", "CT_or_MRI": "CT or MRI"}
-_KINDS = frozenset(key for key, _ in SECTIONS)
+_KINDS = frozenset(key for key, _ in DIGEST_SECTIONS)
 # Control characters, line and paragraph separators, and bidirectional overrides (which can
 # make a name display as something else) become spaces.
 _UNSAFE = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -161,6 +165,7 @@ class WorklistTotals:
     needs_review: int = 0
     not_indicated: int = 0
     under_surveillance: int = 0
+    plan_changed: int = 0
 
     @property
     def parts(self) -> tuple[tuple[int, str], ...]:
@@ -178,7 +183,9 @@ class WorklistTotals:
 
 @dataclass(frozen=True)
 class Digest:
-    """One email to one care team for one run. `sections` holds all seven, in SECTIONS order."""
+    """One email to one care team for one run. `sections` holds the seven worklist sections in SECTIONS
+    order; `plan_changes` the patients whose plan a rules update changed; `shown` all of them in the
+    order the email shows them (DIGEST_SECTIONS)."""
 
     team_key: str
     team_name: str
@@ -194,10 +201,15 @@ class Digest:
     ruleset_versions: tuple[str, ...]
     worklist_url: str
     phi_level: str
+    plan_changes: DigestSection = DigestSection(PLAN_CHANGED[0], PLAN_CHANGED[1], ())
+
+    @property
+    def shown(self) -> tuple[DigestSection, ...]:
+        return (*self.sections[:4], self.plan_changes, *self.sections[4:])
 
     @property
     def row_count(self) -> int:
-        return sum(section.count for section in self.sections)
+        return sum(section.count for section in self.shown)
 
 
 def _date(value: Any) -> date | None:
@@ -253,7 +265,7 @@ def _row(item: DigestItem, labels: Mapping[str, str], phi_level: str) -> DigestR
         window=_window(ev),
         days_overdue=int(ev.get("days_overdue") or 0),
         risk=_risk(ev.get("risk_tier"), ev.get("risk_reasons") or ()),
-        modality=MODALITY_WORDS.get(str(ev.get("recommended_modality")), ""),
+        modality=RECOMMENDATION_WORDS.get(str(ev.get("recommended_modality")), ""),
         rule=_rule(ev, labels),
         explanation=clean_text(ev.get("explanation")),
     )
@@ -308,9 +320,15 @@ def _sections(items: Sequence[DigestItem], labels: Mapping[str, str], phi_level:
     unknown = sorted(({item.kind for item in items} | set(omitted)) - _KINDS)
     if unknown:
         raise ValueError(f"unknown digest item kind {', '.join(unknown)}; expected one of "
-                         f"{', '.join(key for key, _ in SECTIONS)}")
+                         f"{', '.join(key for key, _ in DIGEST_SECTIONS)}")
     return tuple(_section(key, title, items, labels, phi_level, max_rows, omitted.get(key, 0))
-                 for key, title in SECTIONS)
+                 for key, title in DIGEST_SECTIONS)
+
+
+def _split(sections: tuple[DigestSection, ...]) -> tuple[tuple[DigestSection, ...], DigestSection]:
+    """The seven worklist sections, and the plan changes apart."""
+    plan = next(section for section in sections if section.key == PLAN_CHANGED[0])
+    return tuple(section for section in sections if section is not plan), plan
 
 
 def count_rows(sections: Iterable[DigestSection]) -> WorklistTotals:
@@ -327,6 +345,8 @@ def summary_for(counts: WorklistTotals) -> str:
         parts.append(f"{counts.needs_review} to review")
     if counts.not_indicated:
         parts.append(f"{counts.not_indicated} to confirm")
+    if counts.plan_changed:
+        parts.append(f"{counts.plan_changed} plan{'s' if counts.plan_changed != 1 else ''} changed")
     return ", ".join(parts)
 
 
@@ -386,8 +406,8 @@ def build_digest(
         raise ValueError(f"phi_level must be minimal or full, got {phi_level!r} (see NETFLOW_PHI_LEVEL)")
     used = {rs.id: rs for rs in rulesets}.values()
     labels = {rs.id: _guideline_label(rs) for rs in used}
-    sections = _sections(items, labels, phi_level, max_rows, omitted or {})
-    counts = count_rows(sections)
+    sections, plan_changes = _split(_sections(items, labels, phi_level, max_rows, omitted or {}))
+    counts = count_rows((*sections, plan_changes))
     name = clean_text(team_name) or clean_text(team_key)
     return Digest(
         team_key=team_key,
@@ -395,6 +415,7 @@ def build_digest(
         as_of=as_of,
         run_id=clean_text(run_id),
         sections=sections,
+        plan_changes=plan_changes,
         totals=totals,
         counts=counts,
         summary=summary_for(counts),

@@ -4,6 +4,12 @@ A window event is recorded only when the evaluation reaches a severity not yet r
 that window (due_soon < due < overdue < escalated); a patient first seen 120 days overdue gets
 one `escalated` event, not four. High-risk flags are recorded again only when the set of
 reasons changes. A window that had events is `closed` when a newer qualifying scan meets it.
+
+When the rules change (a new netflow rules version, or an institution's edited rule file: the
+rule set's `version`), a patient whose plan (rule, or status without a rule) differs from the
+plan of their last recorded event gets one `plan_changed` event, saying the old plan and the
+new; the digest shows that patient in its own section rather than as a sudden new overdue or
+escalated row (netflow.reminders.digests).
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ from typing import Any
 
 from netflow.domain.evaluation import WINDOW_STATUSES, Evaluation
 
-__all__ = ["EVENT_KINDS", "WINDOW_KINDS", "SEVERITY", "PastEvent", "NewEvent", "window_kind", "decide_events"]
+__all__ = ["EVENT_KINDS", "WINDOW_KINDS", "SEVERITY", "PastEvent", "NewEvent", "window_kind", "decide_events",
+           "plan_of"]
 
 WINDOW_KINDS = ("due_soon", "due", "overdue", "escalated")
 SEVERITY = {kind: rank for rank, kind in enumerate(WINDOW_KINDS, start=1)}
-EVENT_KINDS = (*WINDOW_KINDS, "high_risk", "needs_review", "not_indicated", "closed")
+# Review reasons recorded under rules v1 by another name: the team was told already.
+LEGACY_REVIEW_CODES = {"nec": "poorly_differentiated"}
+EVENT_KINDS = (*WINDOW_KINDS, "high_risk", "needs_review", "not_indicated", "plan_changed", "closed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +39,14 @@ class PastEvent:
     key: str
     last_scan: date | None = None  # the scan the window was counted from (None: the resection)
     window_close: date | None = None
+    plan: str | None = None  # the evaluation's rule_id, else its status (None for a closed event)
+    rules_version: str | None = None  # the rule set version it was decided under (None: before v2)
+    as_of: date | None = None
+
+
+def plan_of(evaluation: Evaluation) -> str:
+    """A patient's plan: the rule that applies, else the status when no rule does (needs_review...)."""
+    return evaluation.rule_id or evaluation.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +71,39 @@ def window_kind(evaluation: Evaluation) -> str | None:
     return None
 
 
-def _event(evaluation: Evaluation, kind: str, key: str, payload: dict[str, Any] | None = None) -> NewEvent:
+def _event(evaluation: Evaluation, kind: str, key: str, rules_version: str | None) -> NewEvent:
     assert isinstance(evaluation.patient_id, str) and evaluation.care_team is not None
+    payload = evaluation.to_dict()
+    if rules_version is not None:
+        payload["rules_version"] = rules_version
     return NewEvent(
         patient_id=evaluation.patient_id,
         care_team=evaluation.care_team,
         kind=kind,
         key=key,
         window_open=evaluation.window_open,
-        payload=payload if payload is not None else evaluation.to_dict(),
+        payload=payload,
     )
+
+
+def _plan_change(evaluation: Evaluation, past: list[PastEvent], rules_version: str | None) -> NewEvent | None:
+    """One `plan_changed` event when the rules changed since the last event and the plan with them."""
+    if rules_version is None:
+        return None
+    decided = [e for e in past if e.plan is not None]
+    if not decided:
+        return None
+    last = max(decided, key=lambda e: e.as_of or date.min)
+    plan = plan_of(evaluation)
+    if last.rules_version == rules_version or last.plan == plan:
+        return None
+    event = _event(evaluation, "plan_changed", rules_version[:200], rules_version)
+    if ("plan_changed", event.key) in {(e.kind, e.key) for e in past}:
+        return None
+    event.payload["previous_plan"] = last.plan
+    event.payload["explanation"] = (f"The surveillance rules were updated ({rules_version}): the plan was "
+                                    f"{last.plan}, it is now {plan}. {evaluation.explanation}")
+    return event
 
 
 def _closures(evaluation: Evaluation, history: list[PastEvent]) -> list[NewEvent]:
@@ -93,27 +133,36 @@ def _closures(evaluation: Evaluation, history: list[PastEvent]) -> list[NewEvent
     return found
 
 
-def decide_events(evaluation: Evaluation, history: Iterable[PastEvent]) -> list[NewEvent]:
-    """The events to record now for one patient's evaluation, given the events already recorded."""
+def decide_events(evaluation: Evaluation, history: Iterable[PastEvent], rules_version: str | None = None
+                  ) -> list[NewEvent]:
+    """The events to record now for one patient's evaluation, given the events already recorded.
+
+    `rules_version`: the version of the rule set that decided the evaluation, kept with each event
+    so that a later rules update can tell whose plan it changed."""
     if evaluation.status == "invalid":
         return []
     past = list(history)
     recorded = {(e.kind, e.key) for e in past}
     new = _closures(evaluation, past) if past else []
+    changed = _plan_change(evaluation, past, rules_version) if past else None
+    if changed is not None:
+        new.append(changed)
     kind = window_kind(evaluation)
     if kind is not None and evaluation.window_open is not None:
         key = evaluation.window_open.isoformat()
         top = max((SEVERITY[e.kind] for e in past if e.key == key and e.kind in SEVERITY), default=0)
         if SEVERITY[kind] > top and ("closed", key) not in recorded:
-            new.append(_event(evaluation, kind, key))
+            new.append(_event(evaluation, kind, key, rules_version))
     if evaluation.status in WINDOW_STATUSES and evaluation.risk_tier == "high":
         key = ",".join(sorted(evaluation.risk_reasons))
         if ("high_risk", key) not in recorded:
-            new.append(_event(evaluation, "high_risk", key))
+            new.append(_event(evaluation, "high_risk", key, rules_version))
     elif evaluation.status == "needs_review":
         key = ",".join(evaluation.review_reasons)
-        if ("needs_review", key) not in recorded:
-            new.append(_event(evaluation, "needs_review", key))
+        told = {",".join(LEGACY_REVIEW_CODES.get(c, c) for c in k.split(",")) for kind, k in recorded
+                if kind == "needs_review"}
+        if key not in told:
+            new.append(_event(evaluation, "needs_review", key, rules_version))
     elif evaluation.status == "not_indicated" and ("not_indicated", "") not in recorded:
-        new.append(_event(evaluation, "not_indicated", ""))
+        new.append(_event(evaluation, "not_indicated", "", rules_version))
     return new

@@ -42,9 +42,11 @@ ISSUE_WORDS = {
     "ki67_missing": "Ki-67 not recorded",
     "grade_missing": "Grade not recorded",
     "nodes_missing": "Nodal status not recorded",
+    "nodes_not_assessed": "No node examined (local excision)",
     "size_missing": "Tumour size not recorded",
     "margin_missing": "Resection margin not recorded",
-    "imaging_ignored_modality": "Imaging that cannot count (not CT or MRI)",
+    "gastric_type_missing": "Gastric NET type not recorded",
+    "imaging_ignored_modality": "Imaging that does not count under the patient's rule",
 }
 AGGREGATE_NOTICE = "Counts only: this report holds no patient names, MRNs or dates of birth."
 

@@ -6,8 +6,8 @@
 
 A row that cannot be read (not UTF-8, not JSON, wrong number of CSV columns) still comes out,
 with `problem` set, so the importer quarantines it: no row is ever skipped except blank lines.
-CSV cells are converted to JSON types first ('' -> null, numbers for the numeric fields); a cell
-that does not convert stays a string, so validation names the field.
+CSV cells are converted to JSON types first ('' -> null, numbers for the numeric fields, true/false
+for lymphovascular_invasion); a cell that does not convert stays a string, so validation names the field.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ __all__ = ["IMAGING_COLUMNS", "PATIENT_COLUMNS", "Source", "SourceError", "Sourc
 
 PATIENT_COLUMNS = tuple(f for f in RECORD_FIELDS if f != "imaging")
 IMAGING_COLUMNS = ("patient_id", "date", "modality")
-INT_COLUMNS = frozenset(("grade", "nodes_positive", "nodes_examined"))
+INT_COLUMNS = frozenset(("grade", "nodes_positive", "nodes_examined", "gastric_type"))
 FLOAT_COLUMNS = frozenset(("ki67_percent", "tumor_size_mm"))
+BOOL_COLUMNS = frozenset(("lymphovascular_invasion",))
+BOOL_CELLS = {"true": True, "false": False}  # compared case-folded: TRUE, True and true alike
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 BOM = "\ufeff"
 # Byte-order marks of encodings that are not UTF-8: such a file is refused as a whole.
@@ -219,9 +221,15 @@ def _csv_row(number: int, cells: list[str], header: tuple[str, ...], not_utf8: b
 
 
 def _convert(column: str, cell: str) -> Any:
-    """A CSV cell as the JSON value it stands for; a cell that does not convert stays as it is."""
+    """A CSV cell as the JSON value it stands for; a cell that does not convert stays as it is.
+
+    Integers for the count, grade and gastric type columns, numbers for the measured ones, true or
+    false for the yes/no columns ("true"/"false" in any case; "yes", "1" or "L1" stay strings).
+    """
     if cell.strip() == "":
         return None
+    if column in BOOL_COLUMNS:
+        return BOOL_CELLS.get(cell.strip().casefold(), cell)
     try:
         if column in INT_COLUMNS:
             return int(cell)

@@ -117,11 +117,17 @@ def _team_digest(tx: UnitOfWork, team: CareTeam, dry_events: Sequence[NewEvent],
     """One team's letter from its unassigned events, streamed: the most urgent rows and every event id."""
     sample = UrgentSample()
     event_ids: list[int] = []
+    # A patient whose plan a rules update changed is told once, in that section, with the new plan:
+    # not also as a sudden overdue or escalated row (those events are still put in this digest).
+    changed = tx.ledger.unassigned_patients(team.key, "plan_changed") | {
+        new.patient_id for new in dry_events if new.kind == "plan_changed"}
     for event in tx.ledger.iter_unassigned_events(team.key):
         event_ids.append(event.id)
-        sample.add(DigestItem(event.kind, event.patient_id, None, event.payload))
+        if event.kind == "plan_changed" or event.patient_id not in changed:
+            sample.add(DigestItem(event.kind, event.patient_id, None, event.payload))
     for new in dry_events:
-        sample.add(DigestItem(new.kind, new.patient_id, None, new.payload))
+        if new.kind == "plan_changed" or new.patient_id not in changed:
+            sample.add(DigestItem(new.kind, new.patient_id, None, new.payload))
     shown = sample.items()
     names = tx.patients.names({item.patient_id for item in shown})
     items = [replace(item, name=names.get(item.patient_id)) for item in shown]

@@ -75,6 +75,11 @@ def _with_history(evaluations: Iterator[Evaluation], history: Iterator[tuple[str
             yield evaluation, []
 
 
+def _version(book: RuleBook, evaluation: Evaluation) -> str | None:
+    guideline = evaluation.guideline
+    return book[guideline].version if guideline is not None and guideline in book.ids else None
+
+
 def record_run(db: Database, book: RuleBook, as_of: date, run_id: str, *, shard: int = 0, shards: int = 1,
                teams: frozenset[str] | None = None, dry_run: bool = False) -> RecordResult:
     """Evaluate one shard of the cohort and record its new events (nothing is written on a dry run).
@@ -97,7 +102,7 @@ def record_run(db: Database, book: RuleBook, as_of: date, run_id: str, *, shard:
                 if evaluation.status != "invalid":
                     result.teams.setdefault(team, Counter()).update(team_counters(evaluation))
                 if not result.replay:
-                    new.extend(decide_events(evaluation, past))
+                    new.extend(decide_events(evaluation, past, _version(book, evaluation)))
             if dry_run:
                 result.new_events.extend(new)
                 result.events.update(e.kind for e in new)

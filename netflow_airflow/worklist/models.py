@@ -112,7 +112,8 @@ class Fact(BaseModel):
 class ScanModel(BaseModel):
     date: dt.date
     modality: str
-    counts: bool = Field(description="a qualifying scan: CT or MRI after the resection, on or before the as-of date")
+    counts: bool = Field(description="a qualifying scan: after the resection, on or before the as-of date, of a "
+                                     "modality the patient's rule counts (CT or MRI unless the rule names others)")
     latest: bool = Field(description="the latest qualifying scan, which the window counts from")
     note: str
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 from urllib.parse import quote
 
 from netflow.config import Settings
@@ -23,7 +24,7 @@ from netflow.domain.events import SEVERITY
 from netflow.domain.explain import SITE_NAMES
 from netflow.domain.metrics import ISSUE_WORDS, WORKLIST_BARS, TeamMetrics
 from netflow.domain.record import PatientRecord
-from netflow.domain.rules import RuleBook
+from netflow.domain.rules import CROSS_SECTIONAL, RuleBook
 from netflow.installation import Installation
 from netflow.services import worklist as queries
 from netflow_airflow.worklist.models import (
@@ -51,8 +52,12 @@ __all__ = ["DAILY_DAG", "Site", "UnknownTeam", "build_overview", "build_patient"
            "build_worklist", "team_list"]
 
 DAILY_DAG = "net_surveillance_daily"
+RESECTION_WORDS = {"local_excision": "local excision (no lymphadenectomy)",
+                   "formal_resection": "formal resection with lymphadenectomy"}
+GASTRIC_TYPE_WORDS = {1: "type 1 (atrophic gastritis)", 2: "type 2 (gastrinoma)", 3: "type 3 (sporadic)"}
 KIND_WORDS = {**dict(SECTIONS), "closed": "Window met by a scan"}
 FLAG_KINDS = ("high_risk", "needs_review", "not_indicated")
+_Key = TypeVar("_Key", str, int)
 
 
 class UnknownTeam(LookupError):
@@ -117,7 +122,7 @@ def build_patient(site: Site, patient_id: str, as_of: date) -> PatientDetail | N
         patient_id=record.patient_id, mrn=summary.mrn, name=display_name(record.name, site.config.phi_level),
         team=Team(key=record.care_team, name=team_name), as_of=as_of, phi_level=site.config.phi_level,
         summary=summary, evaluation=EvaluationModel.model_validate(evaluation.to_dict()),
-        facts=_facts(record, evaluation, site.book), scans=_scans(record, evaluation),
+        facts=_facts(record, evaluation, site.book), scans=_scans(record, evaluation, _qualifying(site, evaluation)),
         windows=_windows(history, evaluation), flags=[_event(e) for e in history if e.kind in FLAG_KINDS],
         data_issues=[DataIssue(code=code, text=ISSUE_WORDS.get(code, code.replace("_", " ")))
                      for code in evaluation.data_issues],
@@ -129,27 +134,50 @@ def _or_unknown(value: object, unit: str = "") -> str:
     return "not recorded" if value is None else f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
 
+def _nodes(record: PatientRecord) -> str:
+    """Nodes as the pathology report gave them; none examined (0) is "not assessed" (spec section 3)."""
+    if record.nodes_examined == 0:
+        return "not assessed (no node examined)"
+    if record.nodes_positive is None:
+        return "not recorded"
+    examined = f" of {record.nodes_examined} examined" if record.nodes_examined is not None else ""
+    return f"{record.nodes_positive} positive{examined}"
+
+
+def _yes_no(value: bool | None, unknown: str) -> str:
+    return unknown if value is None else "yes" if value else "no"
+
+
+def _in_words(words: Mapping[_Key, str], value: _Key | None) -> str:
+    return "not recorded" if value is None else words.get(value, str(value))
+
+
 def _facts(record: PatientRecord, evaluation: Evaluation, book: RuleBook) -> list[Fact]:
-    nodes = ("not recorded" if record.nodes_positive is None else
-             f"{record.nodes_positive} positive" + (f" of {record.nodes_examined} examined"
-                                                    if record.nodes_examined is not None else ""))
+    """The record's clinical facts in words, in the order of a pathology report; the gastric type only for a
+    gastric NET (the only site that has one), the hereditary syndrome only when there is one."""
     guideline = evaluation.guideline
-    facts = [
-        Fact(label="Primary tumour", value=SITE_NAMES.get(record.primary_site, record.primary_site)),
+    facts = [Fact(label="Primary tumour", value=SITE_NAMES.get(record.primary_site, record.primary_site))]
+    if record.primary_site == "stomach":
+        facts.append(Fact(label="Gastric type", value=_in_words(GASTRIC_TYPE_WORDS, record.gastric_type)))
+    facts += [
         Fact(label="Differentiation", value="poorly differentiated (NEC)" if record.differentiation == "poor"
              else "well differentiated"),
         Fact(label="WHO grade", value="not recorded" if record.grade is None else f"G{record.grade}"),
         Fact(label="Ki-67", value=_or_unknown(record.ki67_percent, "%")),
         Fact(label="Tumour size", value=_or_unknown(record.tumor_size_mm, " mm")),
-        Fact(label="Nodes", value=nodes),
+        Fact(label="Nodes", value=_nodes(record)),
+        Fact(label="Lymphovascular invasion", value=_yes_no(record.lymphovascular_invasion, "not reported")),
         Fact(label="Margin", value=record.margin or "not recorded"),
-        Fact(label="Resection", value=record.resection_date.isoformat()),
+    ]
+    if record.hereditary_syndrome:
+        facts.append(Fact(label="Hereditary syndrome", value=record.hereditary_syndrome))
+    facts += [
+        Fact(label="Resection", value=_in_words(RESECTION_WORDS, record.resection_type)),
+        Fact(label="Resection date", value=record.resection_date.isoformat()),
         Fact(label="Age on the as-of date", value=str(age_on(record.birth_date, evaluation.as_of))),
         Fact(label="Record status", value=record.status.replace("_", " ")
              + (f" since {record.status_date.isoformat()}" if record.status_date else "")),
     ]
-    if record.hereditary_syndrome:
-        facts.insert(7, Fact(label="Hereditary syndrome", value=record.hereditary_syndrome))
     if guideline in book.ids:
         facts.append(Fact(label="Guideline", value=f"{book[guideline].short_name}: {book[guideline].version}"))
     if evaluation.interval_months:
@@ -158,16 +186,26 @@ def _facts(record: PatientRecord, evaluation: Evaluation, book: RuleBook) -> lis
     return facts
 
 
-def _scans(record: PatientRecord, evaluation: Evaluation) -> list[ScanModel]:
+def _qualifying(site: Site, evaluation: Evaluation) -> frozenset[str]:
+    """The modalities that count as a scan under the evaluation's rule (spec section 2); CT and MRI where no
+    rule applies (inactive, needs review, invalid: no rule_id)."""
+    guideline, rule_id = evaluation.guideline, evaluation.rule_id
+    if guideline is None or rule_id is None or guideline not in site.book.ids:
+        return CROSS_SECTIONAL
+    return site.book[guideline].rule_by_id(rule_id).qualifying
+
+
+def _scans(record: PatientRecord, evaluation: Evaluation, qualifying: frozenset[str]) -> list[ScanModel]:
+    """Every imaging study, newest first, each saying whether it counts: after the resection, on or before
+    the as-of date, and of a modality in `qualifying` (the rule's)."""
     found = []
     for scan in sorted(record.imaging, key=lambda s: s.date, reverse=True):
-        qualifying = scan.modality in ("CT", "MRI")
         if scan.date <= record.resection_date:
             note = "on or before the resection: does not count"
         elif scan.date > evaluation.as_of:
             note = "after the as-of date: not seen on this date"
-        elif not qualifying:
-            note = "not CT or MRI: does not count"
+        elif scan.modality not in qualifying:
+            note = "not a modality that counts under this rule"
         else:
             note = "counts"
         counts = note == "counts"

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 
 from netflow.adapters.patients import PatientStore
 from netflow.adapters.tables import imaging_studies, patients, quarantine, utcnow
+from netflow.domain.record import parse_record
 from netflow.imports.formats import PATIENT_COLUMNS, open_source
 from netflow.imports.rows import ImportCounts, import_source
 from tests.support.records import record, scan
@@ -206,6 +207,69 @@ def test_csv_cells_that_do_not_convert_are_named_by_validation(migrated_engine: 
     [row] = quarantined(migrated_engine)
     assert [e["field"] for e in json.loads(row["errors"])] == ["grade", "ki67_percent"]
     assert json.loads(row["raw"])["ki67_percent"] == "4,5" and row["line_no"] == 2
+
+
+def v2_cohort() -> list[dict[str, Any]]:
+    """Records with the fields of rules v2: resection type, lymphovascular invasion, gastric type."""
+    return [record(patient_id="V1", primary_site="appendix", tumor_size_mm=8, nodes_positive=None, nodes_examined=0,
+                   resection_type="local_excision", lymphovascular_invasion=False),
+            record(patient_id="V2", primary_site="rectum", resection_type="formal_resection",
+                   lymphovascular_invasion=True, imaging=[scan("2023-01-10", "endoscopy")]),
+            record(patient_id="V3", primary_site="stomach", gastric_type=1, imaging=[scan("2023-01-10", "endoscopy")]),
+            record(patient_id="V4", primary_site="lung", resection_type="formal_resection"),
+            record(patient_id="V5", primary_site="thymus")]
+
+
+def read_back(engine: Engine, raws: list[dict[str, Any]]) -> None:
+    """Each record reads back from the database as it validates from its raw form, v2 fields included."""
+    store = PatientStore(engine)
+    for raw in raws:
+        expected, errors = parse_record(raw, GUIDELINES)
+        assert expected is not None, errors
+        assert store.find_record(raw["patient_id"]) == expected
+    streamed = {r.patient_id: r for r in store.stream_records()}
+    assert all(streamed[raw["patient_id"]] == store.find_record(raw["patient_id"]) for raw in raws)
+
+
+def test_the_v2_fields_round_trip_from_jsonl(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "v2.jsonl", v2_cohort())
+    assert load(migrated_engine, path) == counts(5, inserted=5)
+    read_back(migrated_engine, v2_cohort())
+    v1 = stored(migrated_engine)["V1"]
+    assert (v1["resection_type"], v1["lymphovascular_invasion"], v1["gastric_type"]) == ("local_excision", False, None)
+    assert load(migrated_engine, path) == counts(5, unchanged=5)
+
+
+def test_the_v2_fields_round_trip_from_csv(migrated_engine: Engine, tmp_path: Path) -> None:
+    no_imaging = [{**r, "imaging": []} for r in v2_cohort()]
+    cells = [patient_cells(r) for r in no_imaging]
+    lvi = PATIENT_COLUMNS.index("lymphovascular_invasion")
+    cells[0][lvi], cells[1][lvi] = "FALSE", " true"  # any case, surrounding spaces as for numbers
+    path = write_csv(tmp_path / "patients.csv", list(PATIENT_COLUMNS), cells)
+    assert load(migrated_engine, path) == counts(5, inserted=5)
+    read_back(migrated_engine, no_imaging)
+    assert (stored(migrated_engine)["V3"]["gastric_type"], stored(migrated_engine)["V2"]["lymphovascular_invasion"]
+            ) == (1, True)
+    assert load(migrated_engine, write_jsonl(tmp_path / "same.jsonl", no_imaging)) == counts(5, unchanged=5)
+
+
+def test_an_endoscopy_in_an_imaging_csv_is_stored(migrated_engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "imaging.csv", ["patient_id", "date", "modality"], [["V3", "2024-02-01", "endoscopy"]])
+    assert load(migrated_engine, path) == counts(1, inserted=1)
+    assert scans(migrated_engine) == [("V3", "2024-02-01", "endoscopy")]
+
+
+@pytest.mark.parametrize(("cell", "field"), [("yes", "lymphovascular_invasion"), ("1", "lymphovascular_invasion"),
+                                             ("L1", "lymphovascular_invasion"), ("one", "gastric_type"),
+                                             ("1.0", "gastric_type")])
+def test_a_v2_cell_that_does_not_convert_is_quarantined_naming_its_field(
+        migrated_engine: Engine, tmp_path: Path, cell: str, field: str) -> None:
+    raw = record(patient_id="C1", primary_site="stomach", **{field: cell})
+    path = write_csv(tmp_path / "p.csv", list(PATIENT_COLUMNS), [patient_cells(raw)])
+    assert load(migrated_engine, path) == counts(1, quarantined=1)
+    [row] = quarantined(migrated_engine)
+    assert [e["field"] for e in json.loads(row["errors"])] == [field]
+    assert json.loads(row["raw"])[field] == cell
 
 
 def test_a_csv_row_with_the_wrong_number_of_columns_is_quarantined(migrated_engine: Engine, tmp_path: Path) -> None:

@@ -233,3 +233,37 @@ def test_on_postgresql_each_team_gets_one_digest_across_reruns_and_a_failure(
     assert len(by_team(smtp_server)) == 3
     assert cohort.outbox("sent") == 3
     assert cohort.count(events, events.c.outbox_id.is_(None), events.c.kind != "closed") == 0
+
+
+def test_after_the_rules_update_a_changed_plan_is_its_own_section_not_a_sudden_escalation(
+        cohort: Cohort, smtp_server: SmtpTestServer) -> None:
+    """A 15 mm appendiceal NET was 'no surveillance' under rules v1 (the team was told); under v2 it follows
+    the optional 2-5 year schedule, already escalated for a 2015 resection. The team hears it once, as a plan
+    change with the old and the new plan, not as an escalated patient out of nowhere."""
+    import json
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import insert
+
+    from netflow.adapters.db import make_engine
+
+    cohort.import_records([record(patient_id="MRN0000008", name="Ida Noddack", care_team="endo-north",
+                                  primary_site="appendix", grade=1, ki67_percent=1.0, tumor_size_mm=15,
+                                  resection_date="2015-03-15")])
+    v1_payload = {"patient_id": "MRN0000008", "as_of": "2026-06-01", "guideline": "nccn",
+                  "rule_id": "nccn/extrapancreatic/low", "status": "not_indicated", "explanation": "v1"}
+    engine = make_engine(cohort.url)
+    with engine.begin() as conn:  # what a run under rules v1 recorded (no rules version in the payload)
+        conn.execute(insert(events).values(patient_id="MRN0000008", care_team="endo-north", kind="not_indicated",
+                                           event_key="", window_open=None, as_of=date(2026, 6, 1),
+                                           run_id="v1-run", payload=json.dumps(v1_payload),
+                                           created_at=datetime(2026, 6, 1, 6, tzinfo=UTC), outbox_id=None))
+    engine.dispose()
+
+    assert cohort.netflow("remind", "--as-of", D) == 0
+
+    text, _ = parts(by_team(smtp_server)["Endocrine Surgery North"])
+    section = text.split("PLAN CHANGED BY A RULES UPDATE", 1)[1]
+    assert "MRN0000008" in section and "nccn/extrapancreatic/low" in section and "nccn/appendix/optional" in section
+    assert text.count("MRN0000008") == 1  # not also under escalated
+    assert cohort.count(events, events.c.patient_id == "MRN0000008", events.c.kind == "escalated") == 1

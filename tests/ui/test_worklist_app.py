@@ -2,9 +2,9 @@
 
 The cohort of tests/support/cohort.py, reminded on 2026-12-01 (events, digests and a run recorded,
 the mail sent to a FakeMailer), then MRN0000002 scanned on 2026-12-02 and reminded on 2026-12-03
-(its overdue window closed). The app is mounted at /netflow as the plugin mounts it. An authorised
-user is Airflow's `get_user` dependency overridden; an anonymous request goes through Airflow's
-real `requires_authenticated()`.
+(its overdue window closed), then a gastric NET with the fields of rules v2 imported (MRN0000008).
+The app is mounted at /netflow as the plugin mounts it. An authorised user is Airflow's `get_user`
+dependency overridden; an anonymous request goes through Airflow's real `requires_authenticated()`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,14 @@ PAGES = ["/netflow/", "/netflow/patients/MRN0000001", "/netflow/overview", "/net
          "/netflow/api/overview", "/netflow/api/quarantine"]
 
 
+# Rules v2: a gastric type 1 NET locally excised, followed by gastroscopy (NCCN NET-5). Imported after the
+# reminders, so it has no events and changes no digest.
+GASTRIC = record(patient_id="MRN0000008", name="Dorothy Hodgkin", care_team="hpb-west", guideline="nccn",
+                 primary_site="stomach", gastric_type=1, grade=1, ki67_percent=1.0, tumor_size_mm=8,
+                 nodes_positive=None, nodes_examined=0, resection_type="local_excision", lymphovascular_invasion=False,
+                 resection_date="2024-06-01", imaging=[scan("2025-06-01", "endoscopy"), scan("2025-09-01", "CT")])
+
+
 class Nurse:
     """The user Airflow's auth manager would return for a valid session."""
 
@@ -60,6 +68,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
                                       imaging=[scan("2026-03-01"), scan("2026-12-02", "MRI")])])
         with Installation.from_settings(settings, mailer=FakeMailer) as inst:
             remind(inst, date(2026, 12, 3), "cli-20261203T060000Z")
+        cohort.import_records([GASTRIC], "gastric.jsonl")
         yield settings
 
 
@@ -279,6 +288,32 @@ def test_the_patient_page_shows_when_a_window_was_closed_by_a_scan(client: TestC
         ("2026-12-02", "2026-12-03", ["overdue"])]
     assert "met by the scan of 2026-12-02, seen 2026-12-03" in body
     assert "Ki-67 not recorded" in body  # the data issue
+
+
+def test_the_patient_page_states_the_pathology_of_rules_v2_in_words(client: TestClient) -> None:
+    gastric = client.get("/netflow/api/patients/MRN0000008", params={"as_of": AS_OF}).json()
+    pancreas = client.get("/netflow/api/patients/MRN0000001", params={"as_of": AS_OF}).json()
+    body = client.get("/netflow/patients/MRN0000008", params={"as_of": AS_OF}).text
+
+    facts = {f["label"]: f["value"] for f in gastric["facts"]}
+    assert (facts["Gastric type"], facts["Resection"], facts["Lymphovascular invasion"], facts["Nodes"]) == (
+        "type 1 (atrophic gastritis)", "local excision (no lymphadenectomy)", "no", "not assessed (no node examined)")
+    assert facts["Resection date"] == "2024-06-01"
+    others = {f["label"]: f["value"] for f in pancreas["facts"]}
+    assert (others["Resection"], others["Lymphovascular invasion"]) == ("not recorded", "not reported")
+    assert "Gastric type" not in others  # a gastric NET's only
+    assert "<dt>Lymphovascular invasion</dt><dd>no</dd>" in body
+
+
+def test_the_scans_that_count_are_those_of_the_patients_rule(client: TestClient) -> None:
+    gastric = client.get("/netflow/api/patients/MRN0000008", params={"as_of": AS_OF}).json()
+    pancreas = client.get("/netflow/api/patients/MRN0000001", params={"as_of": AS_OF}).json()
+
+    assert gastric["evaluation"]["rule_id"] == "nccn/stomach/type1"
+    assert [(s["date"], s["modality"], s["counts"], s["latest"], s["note"]) for s in gastric["scans"]] == [
+        ("2025-09-01", "CT", False, False, "not a modality that counts under this rule"),
+        ("2025-06-01", "endoscopy", True, True, "the latest scan that counts: the window counts from it")]
+    assert [(s["modality"], s["counts"]) for s in pancreas["scans"]] == [("CT", True)]  # under a CT/MRI rule
 
 
 def test_an_unknown_patient_is_404_and_the_mrn_is_not_echoed(client: TestClient) -> None:

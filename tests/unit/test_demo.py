@@ -6,6 +6,7 @@ import io
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from random import Random
@@ -27,13 +28,14 @@ from netflow.demo import (
     write_records,
 )
 from netflow.domain.dates import add_months, age_on
-from netflow.domain.engine import evaluate
-from netflow.domain.record import PRIMARY_SITES, parse_record
-from netflow.guidelines import load_rulebook
-from netflow.guidelines.teams import parse_teams
+from netflow.domain.record import PRIMARY_SITES, RECORD_FIELDS, parse_record
 
-GUIDELINES = ("nccn", "consensus2018")
+# The engine and the guideline loader are imported inside the two tests that use them, so that
+# the generator's own tests run while those are being changed.
+
+GUIDELINES = ("nccn", "consensus2018", "esmo2020")
 SIZE = 4000
+Record = dict[str, object]
 
 
 def cohort_text(
@@ -80,11 +82,10 @@ def test_a_block_is_the_same_whichever_order_blocks_are_made_in() -> None:
     assert [p.record for p in cohort.patients()][200:] == last
 
 
-def test_the_output_is_one_json_object_per_line_with_every_field() -> None:
+def test_the_output_is_one_json_object_per_line_with_every_field_in_the_spec_order() -> None:
     lines = cohort_text(3, 50).splitlines()
     assert len(lines) == 50
-    fields = list(json.loads(lines[0]))
-    assert fields[0] == "patient_id" and "imaging" in fields and len(fields) == 18
+    assert all(list(json.loads(line)) == list(RECORD_FIELDS) for line in lines)
 
 
 def test_every_record_passes_validation_except_the_intended_malformed_ones(
@@ -102,6 +103,13 @@ def test_the_share_of_malformed_records_matches_the_rate(patients: list[DemoPati
     malformed = sum(p.defect is not None for p in patients)
     assert 0.01 * SIZE <= malformed <= 0.03 * SIZE  # 2 %, about 4.5 standard deviations each side
     assert len({p.defect for p in patients if p.defect}) >= 8
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_thousands_of_records_without_defects_are_all_valid_under_every_guideline(seed: int) -> None:
+    for patient in build_cohort(seed, 3000, malformed_rate=0.0).patients():
+        record, errors = parse_record(patient.record, GUIDELINES)
+        assert record is not None and not errors, (patient.record, errors)
 
 
 @pytest.mark.parametrize("rate", [0.0, 1.0], ids=["none", "all"])
@@ -131,7 +139,11 @@ def test_primary_sites_come_in_realistic_proportions(valid: list[dict[str, objec
 
 
 def node_positive_share(records: list[dict[str, object]], sites: set[str]) -> float:
-    known = [r for r in records if r["primary_site"] in sites and r["nodes_positive"] is not None]
+    """Among the records of `sites` whose nodes were examined (not a local excision's 0 of 0)."""
+    known = [
+        r for r in records
+        if r["primary_site"] in sites and r["nodes_positive"] is not None and r["nodes_examined"] != 0
+    ]
     return sum(int(str(r["nodes_positive"])) > 0 for r in known) / len(known)
 
 
@@ -141,7 +153,8 @@ def test_most_small_intestine_tumours_have_positive_nodes_and_fewer_elsewhere(
     small_intestine = node_positive_share(valid, {"small_intestine"})
     assert 0.55 <= small_intestine <= 0.75
     assert node_positive_share(valid, {"pancreas"}) < small_intestine - 0.2
-    assert node_positive_share(valid, {"appendix", "rectum"}) < 0.25
+    # v2: nodes are examined only after a formal resection, mostly of the larger appendiceal and rectal tumours
+    assert node_positive_share(valid, {"appendix", "rectum"}) < min(0.35, small_intestine - 0.2)
     assert any(r["nodes_positive"] is None for r in valid)
 
 
@@ -155,6 +168,102 @@ def test_ki67_agrees_with_the_stated_grade_most_of_the_time(valid: list[dict[str
     grades = Counter(r["grade"] for r in valid)
     assert grades[1] + grades[2] > 0.75 * len(valid) and grades[3] > 0 and grades[None] > 0
     assert 0 < sum(r["differentiation"] == "poor" for r in valid) < 0.1 * len(valid)
+
+
+def after_resection(record: Record) -> list[str]:
+    """The modalities of the record's imaging after its resection date."""
+    resected = str(record["resection_date"])
+    return [
+        str(scan["modality"])
+        for scan in record["imaging"]  # type: ignore[attr-defined]
+        if str(scan["date"]) > resected
+    ]
+
+
+def share_of(records: list[Record], wanted: Callable[[Record], object]) -> float:
+    """The share of `records` for which `wanted` is truthy."""
+    return sum(bool(wanted(r)) for r in records) / len(records)
+
+
+def of_sites(records: list[Record], *sites: str) -> list[Record]:
+    return [r for r in records if r["primary_site"] in sites]
+
+
+def test_small_appendiceal_and_rectal_tumours_are_mostly_locally_excised_without_nodes(
+    valid: list[Record],
+) -> None:
+    appendix_rectum = of_sites(valid, "appendix", "rectum")
+    local = [r for r in appendix_rectum if r["resection_type"] == "local_excision"]
+    formal = [r for r in appendix_rectum if r["resection_type"] == "formal_resection"]
+    assert 0.65 <= len(local) / len(appendix_rectum) <= 0.95 and 0.05 <= len(formal) / len(appendix_rectum) <= 0.3
+    assert all(r["nodes_positive"] is None or r["nodes_examined"] == 0 for r in local)
+    assert share_of(formal, lambda r: r["nodes_examined"]) > 0.8
+    under_10 = [r for r in local if r["tumor_size_mm"] is not None and float(str(r["tumor_size_mm"])) < 10]
+    assert len(under_10) > 0.5 * len(local)
+    assert any(r["primary_site"] == "appendix" and r["grade"] == 1 and r["margin"] == "R0" for r in under_10)
+
+
+def test_other_sites_are_formally_resected_with_nodes_examined(valid: list[Record]) -> None:
+    others = [r for r in valid if r["primary_site"] not in ("appendix", "rectum")
+              and r.get("gastric_type") not in (1, 2)]
+    assert {r["resection_type"] for r in others} == {"formal_resection", None}
+    assert share_of(others, lambda r: r["resection_type"] is None) < 0.06  # the operation not coded
+    assert share_of(others, lambda r: r["nodes_examined"]) > 0.85
+
+
+def test_some_lung_and_thymus_carcinoids_are_followed_with_ct(valid: list[Record]) -> None:
+    thoracic = of_sites(valid, "lung", "thymus")
+    assert 0.03 <= len(thoracic) / len(valid) <= 0.12
+    assert 0 < len(of_sites(thoracic, "thymus")) < len(of_sites(thoracic, "lung"))
+    assert share_of(thoracic, lambda r: "CT" in after_resection(r)) > 0.5
+
+
+def test_gastric_tumours_carry_a_type_mostly_1_and_type_1_and_2_are_followed_by_gastroscopy(
+    valid: list[Record],
+) -> None:
+    assert all(r["gastric_type"] is None for r in valid if r["primary_site"] != "stomach")
+    stomach = of_sites(valid, "stomach")
+    types = Counter(r["gastric_type"] for r in stomach)
+    assert types[1] > 0.55 * len(stomach) and types[1] > types[3] > types[2] > 0 and 0 < types[None] < types[3]
+    endoscopic = [r for r in stomach if r["gastric_type"] in (1, 2)]
+    studies = Counter(modality for r in endoscopic for modality in after_resection(r))
+    assert studies["endoscopy"] > studies["CT"] + studies["MRI"]
+    assert share_of(endoscopic, lambda r: "endoscopy" in after_resection(r)) > 0.4
+    assert not any("endoscopy" in after_resection(r) for r in of_sites(valid, "pancreas", "small_intestine"))
+
+
+def test_rectal_tumours_of_10_to_20_mm_have_eus_or_rectal_mri_after_their_excision(valid: list[Record]) -> None:
+    middle = [r for r in of_sites(valid, "rectum") if r["tumor_size_mm"] and 10 <= float(str(r["tumor_size_mm"])) <= 20]
+    assert share_of(middle, lambda r: {"EUS", "MRI"} & set(after_resection(r))) > 0.5
+    assert share_of(middle, lambda r: "endoscopy" in after_resection(r)) > 0.5
+
+
+def test_lymphovascular_invasion_is_mostly_not_reported_sometimes_absent_and_rarely_present(
+    valid: list[Record],
+) -> None:
+    lvi = Counter(r["lymphovascular_invasion"] for r in valid)
+    assert set(lvi) == {None, False, True}
+    assert lvi[None] > 0.55 * len(valid) and lvi[False] > lvi[True]
+    assert 0.01 * len(valid) < lvi[True] < 0.12 * len(valid)
+
+
+def test_well_differentiated_grade_3_is_a_few_per_cent(valid: list[Record]) -> None:
+    wdg3 = share_of(
+        valid, lambda r: r["differentiation"] == "well" and r["ki67_percent"] is not None
+        and float(str(r["ki67_percent"])) > 20,
+    )
+    assert 0.015 <= wdg3 <= 0.08
+
+
+def test_about_one_patient_in_ten_is_followed_under_esmo2020(valid: list[Record]) -> None:
+    guidelines = Counter(r["guideline"] for r in valid)
+    assert 0.07 * len(valid) <= guidelines["esmo2020"] <= 0.13 * len(valid)
+    assert guidelines["consensus2018"] > 0 and guidelines["nccn"] > 0
+
+
+def test_the_malformed_records_include_defects_of_the_v2_fields() -> None:
+    defects = {p.defect for p in build_cohort(5, 400, malformed_rate=1.0).patients()}
+    assert {"gastric_type_off_the_stomach", "bad_gastric_type", "lvi_not_boolean", "unknown_resection_type"} <= defects
 
 
 def test_no_date_is_after_the_as_of_date_and_resections_span_twelve_years(
@@ -193,17 +302,28 @@ def test_patient_ids_are_unique_mrns_with_seven_digits() -> None:
 def test_the_cohort_exercises_every_status_and_some_syndromes_overrides_and_outcomes(
     patients: list[DemoPatient],
 ) -> None:
+    from netflow.domain.engine import evaluate
+    from netflow.guidelines import load_rulebook
+
     book = load_rulebook()
-    statuses = Counter(evaluate(p.record, DEFAULT_AS_OF, book).status for p in patients)
+    evaluations = [evaluate(p.record, DEFAULT_AS_OF, book) for p in patients]
+    statuses = Counter(e.status for e in evaluations)
     for status in ("invalid", "inactive", "needs_review", "not_indicated", "completed",
                    "not_due", "due_soon", "due", "overdue"):
         assert statuses[status] > 0, statuses
+    rules = Counter(e.rule_id for e in evaluations)
+    for rule in ("nccn/wdg3/high", "nccn/appendix/not_indicated", "nccn/appendix/optional",
+                 "nccn/rectum/not_indicated", "nccn/rectum/short_course", "nccn/stomach/type1",
+                 "nccn/thoracic/low", "nccn/thoracic/standard", "nccn/thoracic/high",
+                 "esmo2020/gep/standard", "esmo2020/gep/high"):
+        assert rules[rule] > 0, (rule, rules)
     records = [p.record for p in patients]
     assert {"MEN1"} <= {r["hereditary_syndrome"] for r in records}
     assert {"recurrence", "deceased", "opted_out", "transferred", "active"} <= {r["status"] for r in records}
     assert 0 < sum(r["guideline"] == "consensus2018" for r in records) < 0.1 * len(records)
     modalities = Counter(s["modality"] for r in records for s in r["imaging"])  # type: ignore[attr-defined]
     assert modalities["CT"] > modalities["MRI"] > modalities["SSTR_PET"] > 0 and modalities["US"] > 0
+    assert modalities["endoscopy"] > 0 and modalities["EUS"] > 0
 
 
 @pytest.mark.parametrize(("size", "teams"), [(10, 4), (1000, 5), (50_000, 6), (100_000, 7), (1_000_000, 8)])
@@ -214,6 +334,8 @@ def test_larger_cohorts_have_more_care_teams_from_4_to_8(size: int, teams: int) 
 def test_the_teams_yaml_parses_and_every_patient_belongs_to_one_of_its_teams(
     patients: list[DemoPatient],
 ) -> None:
+    from netflow.guidelines.teams import parse_teams
+
     cohort = build_cohort(seed=11, size=SIZE)
     teams = parse_teams(yaml.safe_load(teams_yaml(cohort.teams, "a header")), GUIDELINES)
     keys = {team.key for team in teams}
@@ -273,3 +395,8 @@ def test_the_cli_rejects_bad_options(argv: list[str], capsys: pytest.CaptureFixt
 def test_the_cli_says_when_it_cannot_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["demo-data", "--patients", "5", "--out", str(tmp_path / "missing" / "p.jsonl")])
     assert code == 2 and "cannot write" in capsys.readouterr().err
+
+
+def test_most_gastric_type_1_and_2_tumours_are_removed_endoscopically(valid: list[Record]) -> None:
+    typed = [r for r in valid if r["primary_site"] == "stomach" and r.get("gastric_type") in (1, 2)]
+    assert share_of(typed, lambda r: r["resection_type"] == "local_excision") > 0.6

@@ -112,3 +112,59 @@ def test_invalid_and_inactive_records_record_nothing() -> None:
 def test_event_payload_is_the_evaluation_without_patient_names() -> None:
     event = decide_events(ev(HIGH, OPEN), [])[0]
     assert event.payload["status"] == "due" and "name" not in event.payload
+
+
+# A rules update: each changed plan told once, as such ---------------------------------------------
+
+V2 = "v2.2025; netflow rules v2"
+APPENDIX_15MM = low_risk(primary_site="appendix", tumor_size_mm=15, resection_date="2020-03-15")
+
+
+def told_under_v1(kind: str, key: str, plan: str, as_of: date = date(2026, 11, 2)) -> PastEvent:
+    """An event recorded by netflow before rules v2 (no rules version in its payload)."""
+    return PastEvent(kind, key, plan=plan, rules_version=None, as_of=as_of)
+
+
+def test_a_plan_the_rules_update_changed_is_told_once_with_the_old_and_new_plan() -> None:
+    evaluation = ev(APPENDIX_15MM, date(2026, 12, 1))  # v1: not indicated; v2: the optional schedule
+    past = [told_under_v1("not_indicated", "", "nccn/extrapancreatic/low")]
+
+    first = decide_events(evaluation, past, V2)
+
+    changed = [e for e in first if e.kind == "plan_changed"]
+    assert len(changed) == 1 and changed[0].key == V2
+    assert changed[0].payload["previous_plan"] == "nccn/extrapancreatic/low"
+    assert changed[0].payload["explanation"].startswith("The surveillance rules were updated")
+    again = past + [PastEvent(e.kind, e.key, plan=e.payload.get("rule_id"), rules_version=V2,
+                              as_of=date(2026, 12, 1)) for e in first]
+    assert "plan_changed" not in kinds(decide_events(ev(APPENDIX_15MM, date(2026, 12, 2)), again, V2))
+
+
+def test_a_plan_the_update_left_alone_is_not_told() -> None:
+    evaluation = ev(HIGH, OPEN)
+    past = [told_under_v1("due", OPEN.isoformat(), "nccn/pancreas/high")]
+    assert "plan_changed" not in kinds(decide_events(evaluation, past, V2))
+
+
+def test_a_plan_changed_by_new_pathology_under_the_same_rules_is_not_a_rules_update() -> None:
+    evaluation = ev(HIGH, OPEN)
+    past = [PastEvent("due", "2026-01-01", plan="nccn/pancreas/standard", rules_version=V2, as_of=date(2026, 1, 1))]
+    assert "plan_changed" not in kinds(decide_events(evaluation, past, V2))
+
+
+def test_the_plan_is_compared_with_the_latest_event() -> None:
+    evaluation = ev(APPENDIX_15MM, date(2026, 12, 1))
+    past = [told_under_v1("not_indicated", "", "nccn/extrapancreatic/low", date(2024, 1, 1)),
+            told_under_v1("due", "2026-01-01", "nccn/appendix/optional", date(2026, 11, 1))]
+    assert "plan_changed" not in kinds(decide_events(evaluation, past, V2))
+
+
+def test_a_neuroendocrine_carcinoma_already_told_under_v1_is_not_told_again_under_its_new_code() -> None:
+    evaluation = ev(record(differentiation="poor"), date(2026, 12, 1))
+    assert evaluation.review_reasons == ("poorly_differentiated",)
+    assert decide_events(evaluation, [told_under_v1("needs_review", "nec", "needs_review")], V2) == []
+
+
+def test_every_event_keeps_the_rules_version_it_was_decided_under() -> None:
+    events = decide_events(ev(HIGH, OPEN + timedelta(days=150)), [], V2)
+    assert {e.payload["rules_version"] for e in events} == {V2}
