@@ -92,7 +92,7 @@ def _unknown_margin(rng: Random, record: Record, as_of: date) -> None:
 
 def _blank_patient_id(rng: Random, record: Record, as_of: date) -> None:
     mrn = record.get("patient_id")
-    record["patient_id"] = rng.choice(("", f" {mrn}")) if isinstance(mrn, str) else ""
+    record["patient_id"] = rng.choice(("", f"{mrn}-" * 8)) if isinstance(mrn, str) else ""  # empty, or over 64
 
 
 def _gastric_type_off_the_stomach(rng: Random, record: Record, as_of: date) -> None:

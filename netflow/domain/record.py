@@ -128,9 +128,12 @@ class _Checker:
         self.errors.append(FieldError(field, message))
 
     def _value(self, field: str, required: bool) -> object:
-        """The field's value, or None when it is missing (an error if it is required)."""
+        """The field's value, or None when it is missing or null (an error if it is required).
+
+        An empty string is present, not missing: it must have the field's type like any value (a CSV
+        import turns an empty cell into null before it gets here)."""
         value = self.raw.get(field)
-        if value is None or value == "":
+        if value is None:
             if required:
                 self.fail(field, "is required")
             return None
@@ -143,11 +146,12 @@ class _Checker:
         self.fail(field, f"must be a string, got {_describe(value)}")
         return None
 
-    def key(self, field: str) -> str | None:
-        """A required identifier: 1-64 characters, no surrounding spaces."""
+    def key(self, field: str, max_length: int | None = MAX_ID_LENGTH) -> str | None:
+        """A required identifier: a non-empty string of at most `max_length` characters."""
         value = self.text(field, required=True)
-        if value is not None and (value.strip() != value or len(value) > MAX_ID_LENGTH):
-            self.fail(field, f"must be 1-{MAX_ID_LENGTH} characters without surrounding spaces")
+        if value is not None and (not value or (max_length is not None and len(value) > max_length)):
+            bounds = f"1-{max_length} characters" if max_length is not None else "at least 1 character"
+            self.fail(field, f"must be {bounds}, got {len(value)}")
             return None
         return value
 
@@ -215,7 +219,9 @@ class _Checker:
     def _scan(self, index: int, entry: object) -> Scan | None:
         where = f"imaging[{index}]"
         if not isinstance(entry, (dict, Mapping)):  # dict first: the ABC check is slow
-            self.fail(where, "must be an object with date and modality")
+            self.fail(f"{where}.date", f"is missing: the entry is not an object with date and modality, "
+                                       f"got {_describe(entry)}")
+            self.fail(f"{where}.modality", "is missing: the entry is not an object with date and modality")
             return None
         when = parse_iso_date(entry.get("date"))
         if when is None:
@@ -235,7 +241,7 @@ class _Checker:
         return None
 
     def given(self, field: str) -> bool:
-        return self.raw.get(field) not in (None, "")
+        return self.raw.get(field) is not None
 
 
 def parse_record(
@@ -251,7 +257,7 @@ def parse_record(
     patient_id = c.key("patient_id")
     name = c.text("name")
     birth_date = c.day("birth_date", required=True)
-    care_team = c.key("care_team")
+    care_team = c.key("care_team", max_length=None)  # the spec sets no length; the import does (64)
     primary_site = c.choice("primary_site", PRIMARY_SITES, required=True)
     differentiation = c.choice("differentiation", DIFFERENTIATIONS) or "well"
     grade = c.choice("grade", GRADES)
