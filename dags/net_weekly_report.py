@@ -34,6 +34,8 @@ CONFIG = glue.schedule_settings()
     params={
         "dry_run": Param(False, type="boolean", description="Compute and render; send nothing."),
         "as_of": Param("", type="string", description="Report as of this date (YYYY-MM-DD); empty: the run's date."),
+        "allow_future": Param(False, type="boolean",
+                              description="Take an as_of after tomorrow (refused otherwise, as a likely typo)."),
         "teams": Param([], type="array", items={"type": "string"}, description="Only these care team keys."),
     },
     doc_md=__doc__,

@@ -8,16 +8,19 @@
     │   └── CohortError                 the stored teams do not fit the rule book
     ├── InputError                      a file or value given to a command cannot be used as a whole
     │   └── imports.SourceError         an import file (its kind, header or encoding)
-    ├── DeliveryError                   the mail server did not accept a message (adapters.mail)
+    ├── DeliveryError                   the mail server refused a message: counts as an attempt
+    │   └── mail.smtp.ServerUnavailable no SMTP session (down, DNS, TLS, login, dropped): counts nothing
     └── DatabaseError                   the patient database failed mid-run (what was committed is kept)
         ├── DatabaseUnavailable         it cannot be opened at all: check the URL and the server
-        ├── NotMigrated                 the schema is missing: run 'netflow db upgrade'
+        ├── NotMigrated                 the schema is missing or older: run 'netflow db upgrade'
+        │   └── SchemaTooNew            a newer netflow upgraded it: run that netflow, or restore a backup
         └── adapters.locks.LockLost     the session holding a run's lock ended: the run stopped
 
 The `netflow` command prints one line for each of these and exits 2 for configuration and input
-errors and for a database that cannot be opened (nothing was done), 1 for a database lost
-mid-run. Bad *records* are not errors: they are quarantined or evaluated as `invalid`, with one FieldError
-per problem. Anything outside this tree is a bug and surfaces with its traceback.
+errors and for a database that cannot be opened or is not at this netflow's schema revision
+(nothing was done), 1 for a database lost mid-run. Bad *records* are not errors: they are
+quarantined or evaluated as `invalid`, with one FieldError per problem. Anything outside this tree
+is a bug and surfaces with its traceback.
 
 The messages name settings, files, fields, team keys and run ids, never patient data, so the
 command line, task logs and alert emails may show them as they are. ConfigurationError and
@@ -28,7 +31,7 @@ them as such.
 from __future__ import annotations
 
 __all__ = ["CohortError", "ConfigurationError", "DatabaseError", "DatabaseUnavailable", "DeliveryError", "InputError",
-           "NetflowError", "NotMigrated"]
+           "NetflowError", "NotMigrated", "SchemaTooNew"]
 
 
 class NetflowError(Exception):
@@ -91,4 +94,13 @@ class DatabaseUnavailable(_Whole):
 
 
 class NotMigrated(_Whole):
-    """The database has no netflow tables: run 'netflow db upgrade'."""
+    """The database is not at the schema revision this netflow expects: it has no netflow tables, or an
+    older revision. `netflow db upgrade` fixes it; nothing was done."""
+
+
+class SchemaTooNew(NotMigrated):
+    """The database is at a revision this netflow does not know: a newer netflow upgraded it. Downgrades
+    are not supported: run the newer netflow, or restore the backup taken before that upgrade.
+
+    A NotMigrated (the schema is not this netflow's, nothing was done, exit 2) that `netflow db upgrade`
+    cannot fix, so it refuses it too."""

@@ -7,7 +7,7 @@
 Every use case in `netflow.services` takes an Installation and plain values. Building one reads
 the rule set files (RuleSetError names the file and the fix) and checks the default guideline;
 it connects to nothing: the database is opened on first use, the mailer is built when a use case
-sends (its settings are checked then, or at once by `check_mail()`).
+sends (its settings are checked then; the daily run's `check` checks them up front).
 """
 
 from __future__ import annotations

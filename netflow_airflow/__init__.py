@@ -18,7 +18,7 @@ from netflow.config import ConfigError, Settings
 if TYPE_CHECKING:
     from netflow.installation import Installation
 
-__all__ = ["Run", "as_of", "current_run", "database_url_from_connection", "default_args", "dry_run",
+__all__ = ["Run", "allow_future", "as_of", "current_run", "database_url_from_connection", "default_args", "dry_run",
            "failure_notifier", "installation", "run_date", "run_id", "schedule_settings", "settings",
            "smtp_url_from_connection", "teams"]
 
@@ -43,13 +43,26 @@ def database_url_from_connection(conn: Any) -> str:
     from netflow.adapters.db import url_from_parts
 
     if conn.conn_type == "sqlite":
-        return f"sqlite:///{conn.host}"
+        return "sqlite:///" + quote(_sqlite_path(conn), safe="/")
     if conn.conn_type not in ("postgres", "postgresql"):
         raise ConfigError(f"connection {conn.conn_id!r} has type {conn.conn_type!r}; netflow needs postgres or sqlite")
     tls = {k: str(v) for k, v in conn.extra_dejson.items()
            if k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs")}
     return url_from_parts(username=conn.login or None, password=conn.password or None, host=conn.host or None,
                           port=conn.port or None, database=conn.schema or None, query=tls)
+
+
+def _sqlite_path(conn: Any) -> str:
+    """The SQLite file a connection names, read as Airflow's SQLite provider reads it: the host, then
+    "/" and the schema when there is one. So `sqlite:////abs/file.db` and `sqlite:///abs/file.db` (host
+    empty, schema `/abs/file.db` or `abs/file.db`) and a JSON connection's host `/abs/file.db` all name
+    /abs/file.db; `sqlite://rel/file.db` and a host `rel/file.db` a relative path. Never in-memory."""
+    host, schema = conn.host or "", conn.schema or ""
+    path = f"{host}/{schema}" if schema else host
+    if not path.strip("/") or path == ":memory:":
+        raise ConfigError(f"connection {conn.conn_id} has no SQLite file path: give the file's absolute path "
+                          "as its host, or the URI sqlite:////absolute/path/netflow.db")
+    return "/" + path.lstrip("/") if path.startswith("/") else path
 
 
 def smtp_url_from_connection(conn: Any) -> tuple[str, str | None]:
@@ -101,10 +114,17 @@ def run_date(context: Any, config: Settings) -> date:
 
 
 def as_of(context: Any, config: Settings) -> date:
-    """The `as_of` param when given (to replay a date), else the run's date in the installation time zone."""
+    """The `as_of` param when given (to replay a date), else the run's date in the installation time zone;
+    a date after tomorrow there is an InputError unless the `allow_future` param is true."""
     from netflow.services.daily import settle_as_of
 
-    return settle_as_of(context["params"].get("as_of"), run_date(context, config))
+    return settle_as_of(context["params"].get("as_of"), run_date(context, config), timezone=config.timezone,
+                        allow_future=allow_future(context))
+
+
+def allow_future(context: Any) -> bool:
+    """The `allow_future` param: take an `as_of` after tomorrow."""
+    return bool(context["params"].get("allow_future"))
 
 
 def run_id(context: Any) -> str:
@@ -134,13 +154,16 @@ class Run:
     dry_run: bool
     requested_as_of: str
     run_date: date
+    allow_future: bool = False
 
     @property
     def as_of(self) -> date:
-        """The `as_of` param when given, else the run's date (the daily DAG's `check` settles it once)."""
+        """The `as_of` param when given, else the run's date (the daily DAG's `check` settles it once); after
+        tomorrow only with the `allow_future` param."""
         from netflow.services.daily import settle_as_of
 
-        return settle_as_of(self.requested_as_of, self.run_date)
+        return settle_as_of(self.requested_as_of, self.run_date, timezone=self.inst.settings.timezone,
+                            allow_future=self.allow_future)
 
     @staticmethod
     def day(iso: str) -> date:
@@ -161,7 +184,8 @@ def current_run() -> Run:
     context = get_current_context()
     inst = installation()
     return Run(inst, run_id(context), teams(context), dry_run(context),
-               str(context["params"].get("as_of") or "").strip(), run_date(context, inst.settings))
+               str(context["params"].get("as_of") or "").strip(), run_date(context, inst.settings),
+               allow_future(context))
 
 
 def default_args(config: Settings, **overrides: Any) -> dict[str, Any]:

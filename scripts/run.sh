@@ -6,7 +6,8 @@
 #   3. Airflow (api-server, scheduler, dag-processor, triggerer; SQLite metadata, LocalExecutor)
 #      with the netflow DAGs unpaused, and one run of the daily DAG triggered
 #
-# Settings (environment): NETFLOW_UI_PORT (8080), NETFLOW_SMTP_PORT (1025), NETFLOW_DEMO_PATIENTS (3000).
+# Settings (environment): NETFLOW_UI_PORT (8080), NETFLOW_SMTP_PORT (1025), NETFLOW_DEMO_PATIENTS (3000),
+# NETFLOW_API_WAIT (seconds to wait for the API server, 300), AIRFLOW__CORE__PARALLELISM (2 x CPUs, at least 2).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -16,6 +17,8 @@ PORT="${NETFLOW_UI_PORT:-8080}"
 SMTP_PORT="${NETFLOW_SMTP_PORT:-1025}"
 PATIENTS="${NETFLOW_DEMO_PATIENTS:-3000}"
 TODAY="$(date +%F)"
+API_WAIT="${NETFLOW_API_WAIT:-300}"
+HEALTH_URL="http://localhost:$PORT/api/v2/monitor/health"
 
 say() { printf '\033[1mnetflow:\033[0m %s\n' "$*"; }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -34,6 +37,9 @@ export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+# LocalExecutor keeps one worker process per slot (about 50 MB each): size the slots to the machine.
+cpus="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-$(( cpus > 1 ? 2 * cpus : 2 ))}"
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
 export AIRFLOW__API__PORT="$PORT"
@@ -76,11 +82,17 @@ start() {  # start NAME CMD...: in its own process group, output to var/logs/NAM
   setsid "$@" > "$VAR/logs/$name.log" 2>&1 &
   PIDS+=("$!")
 }
-stop() {
-  trap - INT TERM EXIT
+running() {  # is any process of the groups this command started still there?
+  local pid
+  for pid in "${PIDS[@]}"; do kill -0 -- "-$pid" 2>/dev/null && return 0; done
+  return 1
+}
+stop() {  # TERM to every group started, up to 10 s to finish, then KILL
+  trap '' INT TERM  # a second Ctrl-C (or make and timeout passing the signal on) must not cut this short
+  trap - EXIT
   say "stopping everything this command started"
   for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  sleep 2
+  for _ in $(seq 1 20); do running || break; sleep 0.5; done
   for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   exit "${1:-0}"
@@ -89,27 +101,43 @@ trap 'stop 130' INT
 trap 'stop 143' TERM
 trap 'stop $?' EXIT
 
+healthy() { curl -fsS --max-time 5 -o /dev/null "$HEALTH_URL" 2>/dev/null; }
+wait_for_api() {  # until the API server answers its health check; exit 1 if it stops or takes too long
+  local api_pid="$1" started="$SECONDS"
+  say "waiting for the Airflow API server ($HEALTH_URL, up to ${API_WAIT}s)"
+  until healthy; do
+    if ! kill -0 "$api_pid" 2>/dev/null; then
+      say "the API server stopped while starting: see $VAR/logs/api-server.log"; tail -n 5 "$VAR/logs/api-server.log" >&2
+      exit 1
+    fi
+    if (( SECONDS - started >= API_WAIT )); then
+      say "the API server did not answer within ${API_WAIT}s (set NETFLOW_API_WAIT to wait longer): see $VAR/logs/api-server.log"
+      exit 1
+    fi
+    sleep 1
+  done
+  say "the API server answered after $(( SECONDS - started ))s"
+}
+
+say "starting Airflow (LocalExecutor, parallelism $AIRFLOW__CORE__PARALLELISM on $cpus CPU(s))"
 start mailcatcher netflow mailcatcher --port "$SMTP_PORT" --dir "$VAR/mail"
 start api-server airflow api-server --port "$PORT"
+API_PID="${PIDS[-1]}"
+start dag-processor airflow dag-processor   # parses the DAGs while the API server starts
+# The scheduler and the triggerer start once the API server answers: tasks talk to it from their first
+# second, and a task started before it is up fails with a read timeout and is retried.
+wait_for_api "$API_PID"
 start scheduler airflow scheduler
-start dag-processor airflow dag-processor
 start triggerer airflow triggerer
-
-say "waiting for the Airflow API server on port $PORT"
-for _ in $(seq 1 120); do
-  curl -fsS "http://localhost:$PORT/api/v2/monitor/health" > /dev/null 2>&1 && break
-  sleep 1
-done
-curl -fsS "http://localhost:$PORT/api/v2/monitor/health" > /dev/null || { say "the API server did not start: see var/logs/api-server.log"; exit 1; }
 
 say "waiting for the DAGs to be parsed"
 for _ in $(seq 1 120); do
   airflow dags list 2>/dev/null | grep -q net_surveillance_daily && break
   sleep 2
 done
-for dag in net_surveillance_daily net_patient_import net_weekly_report; do
-  airflow dags unpause "$dag" > /dev/null 2>&1 || true
-done
+# new DAGs start unpaused (DAGS_ARE_PAUSED_AT_CREATION); this unpauses any paused in an earlier session
+airflow dags unpause --treat-dag-id-as-regex -y '^net_(surveillance_daily|patient_import|weekly_report)$' \
+  > "$VAR/logs/unpause.log" 2>&1 || true
 airflow dags trigger net_surveillance_daily > "$VAR/logs/trigger.log" 2>&1 \
   && say "triggered one run of net_surveillance_daily" \
   || say "could not trigger net_surveillance_daily (see var/logs/trigger.log)"

@@ -1,7 +1,8 @@
 """The patient database as the rest of netflow sees it: two stores, transactions, locks. No SQL here.
 
     db = Database.open("sqlite:///var/netflow.db")
-    db.check_ready()                                   # NotMigrated / DatabaseError, with what to do
+    db.check_ready()                                   # at this netflow's schema revision, else what to do
+    db.schema().revision                               # where the schema stands (netflow db upgrade)
     db.patients.care_teams()                           # the patient tables: adapters/patients.py
     db.ledger.pending_messages()                       # events, outbox and runs: adapters/ledger.py
     with db.transaction(lock="build") as tx:           # several writes, one transaction, one writer
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
-from netflow.adapters.db import is_migrated, make_engine, safe_url, scrubbed_errors
+from netflow.adapters.db import SchemaState, make_engine, safe_url, schema_problem, schema_state, scrubbed_errors
 from netflow.adapters.ledger import Ledger, LedgerWriter
 from netflow.adapters.locks import HeldLock, exclusive, exclusive_transaction
 from netflow.adapters.patients import PatientStore, PatientWriter
-from netflow.errors import DatabaseError, DatabaseUnavailable, NotMigrated
+from netflow.errors import DatabaseError, DatabaseUnavailable
 
 __all__ = ["Database", "UnitOfWork"]
 
@@ -63,16 +64,23 @@ class Database:
         """The database URL with the password hidden, as messages may show it."""
         return safe_url(self.engine.url)
 
-    def check_ready(self) -> None:
-        """Reachable and migrated, else DatabaseError / NotMigrated saying what to do."""
+    def schema(self) -> SchemaState:
+        """Where the schema stands against this netflow's migrations; DatabaseUnavailable if the database
+        cannot be opened."""
         try:
             with scrubbed_errors():
-                ready = is_migrated(self.engine)
+                return schema_state(self.engine)
         except DatabaseError as exc:
             raise DatabaseUnavailable(f"cannot open the database at {self.url}: {exc.kind}; check "
                                       "NETFLOW_DATABASE_URL and that the server is running") from None
-        if not ready:
-            raise NotMigrated(f"the database at {self.url} has no netflow tables; run 'netflow db upgrade' first")
+
+    def check_ready(self) -> None:
+        """Reachable and at the schema revision this netflow expects (head), else one line saying what to do:
+        DatabaseUnavailable; NotMigrated (no netflow tables, or an older revision: run 'netflow db upgrade');
+        SchemaTooNew (a newer netflow upgraded it)."""
+        problem = schema_problem(self.schema(), self.url)
+        if problem is not None:
+            raise problem
 
     @contextmanager
     def transaction(self, lock: str | None = None) -> Iterator[UnitOfWork]:

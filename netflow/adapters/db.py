@@ -2,6 +2,12 @@
 
 >>> engine = make_engine("sqlite:///var/netflow.db")      # doctest: +SKIP
 >>> upgrade("postgresql://netflow@db.internal/netflow")  # doctest: +SKIP
+>>> schema_state(engine).behind                           # doctest: +SKIP
+True
+
+A database is at one Alembic revision: none (never upgraded), an older one this netflow knows
+(`netflow db upgrade` moves it to head), head, or one this netflow does not know (a newer netflow
+upgraded it: refused, `schema_problem` says what to do). Downgrades are for development only.
 
 Nothing is built at import time. SQLite connections get WAL, foreign keys and a busy timeout,
 and real transactions (SQLAlchemy emits BEGIN, so reads inside a transaction see one snapshot).
@@ -11,7 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,19 +28,24 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError
 
-from netflow.errors import DatabaseError
+from netflow.errors import DatabaseError, NotMigrated, SchemaTooNew
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "DatabaseError",
+    "SchemaState",
     "scrubbed_errors",
     "alembic_config",
     "current_revision",
     "head_revision",
     "is_migrated",
+    "known_revisions",
+    "schema_problem",
+    "schema_state",
     "make_engine",
     "normalise_url",
     "safe_url",
@@ -155,12 +168,17 @@ def alembic_config(url: str | URL) -> Config:
 
 
 def upgrade(url: str | URL, revision: str = "head") -> str | None:
-    """Create or upgrade the database at `url` to `revision`; returns the revision it is at after."""
+    """Create or upgrade the database at `url` to `revision`; returns the revision it is at after.
+
+    SchemaTooNew, with nothing changed, when the database is at a revision this netflow does not know."""
     from alembic import command
 
     engine = make_engine(url)
     try:
         with scrubbed_errors(), engine.begin() as conn:
+            state = _schema_state(conn)
+            if state.too_new:
+                raise _too_new(state, safe_url(url))
             config = alembic_config(url)
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
@@ -178,17 +196,95 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def head_revision() -> str | None:
-    """The newest revision the code ships."""
+@cache
+def _scripts() -> ScriptDirectory:
+    """The migrations this netflow ships (read once per process)."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def head_revision() -> str | None:
+    """The newest revision the code ships."""
+    return _scripts().get_current_head()
+
+
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every revision the code ships, head included."""
+    return frozenset(script.revision for script in _scripts().walk_revisions())
 
 
 def is_migrated(engine: Engine) -> bool:
     """True when the netflow tables exist (the database has been upgraded at least once)."""
     with engine.connect() as conn:
         return inspect(conn).has_table("patients")
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema stands against the migrations this netflow ships.
+
+    `revision`: the one in alembic_version, None for a database never upgraded (several rows, which
+    netflow never writes, are joined with commas and count as unknown); `tables`: whether the netflow
+    tables exist; `head`: the newest revision this netflow ships."""
+
+    revision: str | None
+    tables: bool
+    head: str
+
+    @property
+    def current(self) -> bool:
+        """At head: every command may run."""
+        return self.revision == self.head
+
+    @property
+    def too_new(self) -> bool:
+        """At a revision this netflow does not know: a newer netflow upgraded it."""
+        return self.revision is not None and self.revision not in known_revisions()
+
+    @property
+    def behind(self) -> bool:
+        """At an older revision this netflow knows: `netflow db upgrade` brings it to head."""
+        return self.revision is not None and not self.current and not self.too_new
+
+
+def _schema_state(conn: Connection) -> SchemaState:
+    from alembic.runtime.migration import MigrationContext
+
+    heads = MigrationContext.configure(conn).get_current_heads()
+    revision = ",".join(sorted(heads)) if heads else None
+    head = head_revision()
+    assert head is not None, "netflow ships no migrations"
+    return SchemaState(revision, inspect(conn).has_table("patients"), head)
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Read where the database's schema stands (one connection, two small queries)."""
+    with engine.connect() as conn:
+        return _schema_state(conn)
+
+
+def _too_new(state: SchemaState, url: str) -> SchemaTooNew:
+    return SchemaTooNew(f"the database at {url} was upgraded by a newer netflow (revision {state.revision}, "
+                        f"unknown to this version whose newest is {state.head}): run the newer netflow, "
+                        "or restore a backup")
+
+
+def schema_problem(state: SchemaState, url: str) -> NotMigrated | None:
+    """What stops commands from running on a database in `state` (None: it is at head), as the one-line
+    error to raise. `url` is the database as messages show it (password hidden)."""
+    if state.current:
+        return None
+    if state.too_new:
+        return _too_new(state, url)
+    if state.revision is not None:
+        return NotMigrated(f"the database at {url} is at schema revision {state.revision}, this netflow needs "
+                           f"{state.head}: run 'netflow db upgrade'")
+    if state.tables:
+        return NotMigrated(f"the database at {url} has netflow tables but no schema revision (it was not built "
+                           "by 'netflow db upgrade', so its schema is unknown): restore a backup")
+    return NotMigrated(f"the database at {url} has no netflow tables; run 'netflow db upgrade' first")
 
 
 def dialect_insert(conn: Connection, table: Any) -> Any:

@@ -28,9 +28,12 @@ from netflow.adapters.tables import events, outbox, patients, runs, utcnow
 from netflow.batching import IN_LIST, batched
 from netflow.domain.events import SEVERITY, NewEvent, PastEvent
 
-__all__ = ["ClosedEvent", "EventEntry", "Ledger", "LedgerWriter", "OutboxMessage", "RunEntry", "StoredEvent"]
+__all__ = ["OUTBOX_STATUSES", "ClosedEvent", "EventEntry", "Ledger", "LedgerWriter", "OutboxEntry", "OutboxMessage",
+           "RunEntry", "StoredEvent"]
 
 ID_LIST = 5000  # event ids per UPDATE ... WHERE id IN (...)
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+ERROR_CHARS = 2000  # outbox.last_error keeps this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,23 @@ class OutboxMessage:
     body_html: str
     status: str
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One outbox row as an operator lists it: no address, body or subject (nothing about a patient)."""
+
+    id: int
+    kind: str
+    team_key: str | None
+    as_of: date
+    status: str
+    attempts: int
+    created_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+    requeued_at: datetime | None
+    requeued_by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +227,10 @@ class LedgerWriter:
         return found
 
     def pending_messages(self, teams: Iterable[str] | None = None) -> list[OutboxMessage]:
-        query = select(outbox).where(outbox.c.status == "pending")
+        """The pending messages, oldest first (the columns a send needs, named: a newer column never breaks it)."""
+        o = outbox.c
+        query = select(o.id, o.kind, o.team_key, o.message_id, o.subject, o.sender, o.to_addrs, o.cc_addrs,
+                       o.body_text, o.body_html, o.status, o.attempts).where(o.status == "pending")
         if teams is not None:
             query = query.where(outbox.c.team_key.in_(list(teams)))
         return [
@@ -222,20 +245,65 @@ class LedgerWriter:
                            .values(status="sent", sent_at=utcnow(), attempts=outbox.c.attempts + 1, last_error=None))
 
     def mark_attempt_failed(self, outbox_id: int, error: str, max_attempts: int) -> str:
-        """Count a failed attempt; the message is failed for good after `max_attempts`. Returns the status."""
+        """Count a failed attempt (the server refused the message itself); the message is failed for good after
+        `max_attempts`. Returns the status."""
         attempts = self._conn.execute(update(outbox).where(outbox.c.id == outbox_id)
-                                      .values(attempts=outbox.c.attempts + 1, last_error=error[:2000])
+                                      .values(attempts=outbox.c.attempts + 1, last_error=error[:ERROR_CHARS])
                                       .returning(outbox.c.attempts)).scalar_one()
         status = "failed" if attempts >= max_attempts else "pending"
         if status == "failed":
             self._conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(status="failed"))
         return status
 
+    def note_error(self, outbox_ids: Sequence[int], error: str) -> None:
+        """Keep `error` as the last error of these pending messages without counting an attempt: the server was
+        not reached, or the connection was lost, so nothing was decided about them. Status and attempts stay."""
+        for chunk in batched(outbox_ids, IN_LIST):
+            self._conn.execute(update(outbox).where(outbox.c.id.in_(chunk), outbox.c.status == "pending")
+                               .values(last_error=error[:ERROR_CHARS]))
+
     def outbox_counts(self, run_id: str | None = None) -> dict[str, int]:
+        """Messages by status (pending, sent, failed), of one run or all; a status with none is left out."""
         query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
         if run_id is not None:
             query = query.where(outbox.c.run_id == run_id)
         return {status: int(n) for status, n in self._conn.execute(query)}
+
+    def outbox_entries(self, statuses: Collection[str], limit: int) -> list[OutboxEntry]:
+        """The newest `limit` messages with one of `statuses`, newest first (no address, subject or body)."""
+        o = outbox.c
+        query = (select(o.id, o.kind, o.team_key, o.as_of, o.status, o.attempts, o.created_at, o.sent_at,
+                        o.last_error, o.requeued_at, o.requeued_by)
+                 .where(o.status.in_(list(statuses))).order_by(o.id.desc()).limit(limit))
+        return [OutboxEntry(r.id, r.kind, r.team_key, r.as_of, r.status, r.attempts, _utc(r.created_at),
+                            _utc(r.sent_at), r.last_error, _utc(r.requeued_at), r.requeued_by)
+                for r in self._conn.execute(query)]
+
+    def outbox_statuses(self, outbox_ids: Collection[int]) -> dict[int, str]:
+        """The status of each of these messages that exists."""
+        found: dict[int, str] = {}
+        for chunk in batched(outbox_ids, IN_LIST):
+            query = select(outbox.c.id, outbox.c.status).where(outbox.c.id.in_(chunk))
+            found.update((int(i), str(status)) for i, status in self._conn.execute(query))
+        return found
+
+    def requeue_failed(self, outbox_ids: Collection[int] | None, by: str) -> list[int]:
+        """Put failed messages (these, or every failed one when None) back to pending with no attempt counted,
+        noting who and when: `requeued_by`, `requeued_at`, and `last_error` "requeued by ... at ...; before: ...".
+        A message that is not failed is left as it is. Returns the ids requeued, in id order."""
+        o = outbox.c
+        query = select(o.id, o.attempts, o.last_error).where(o.status == "failed").order_by(o.id)
+        if outbox_ids is not None:
+            query = query.where(o.id.in_(list(outbox_ids)))
+        now = utcnow()
+        requeued = []
+        for outbox_id, attempts, last_error in self._conn.execute(query).all():
+            note = (f"requeued by {by} at {now:%Y-%m-%d %H:%M:%S} UTC after {attempts} attempt(s); "
+                    f"before: {last_error or 'no error recorded'}")
+            self._conn.execute(update(outbox).where(o.id == outbox_id, o.status == "failed").values(
+                status="pending", attempts=0, last_error=note[:ERROR_CHARS], requeued_at=now, requeued_by=by))
+            requeued.append(int(outbox_id))
+        return requeued
 
     # Reports and the worklist
 
@@ -311,6 +379,18 @@ class Ledger:
     def mark_attempt_failed(self, outbox_id: int, error: str, max_attempts: int) -> str:
         with self._writer() as w:
             return w.mark_attempt_failed(outbox_id, error, max_attempts)
+
+    def note_error(self, outbox_ids: Sequence[int], error: str) -> None:
+        with self._writer() as w:
+            w.note_error(outbox_ids, error)
+
+    def outbox_counts(self, run_id: str | None = None) -> dict[str, int]:
+        with self._writer() as w:
+            return w.outbox_counts(run_id)
+
+    def outbox_entries(self, statuses: Collection[str], limit: int) -> list[OutboxEntry]:
+        with self._writer() as w:
+            return w.outbox_entries(statuses, limit)
 
     def sent_message_ids(self, message_ids: Collection[str]) -> set[str]:
         with self._writer() as w:

@@ -155,6 +155,8 @@ outbox = Table(
     Column("last_error", Text),
     _stamp("created_at"),
     _stamp("sent_at", nullable=True),
+    _stamp("requeued_at", nullable=True),  # the last `netflow outbox retry` of this message (migration 0003)
+    Column("requeued_by", String(100)),
     Index(None, "status"),
 )
 

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "netflow.cli.importing",
     "netflow.cli.scan",
     "netflow.cli.remind",
+    "netflow.cli.outbox",
     "netflow.cli.mailcatcher",
     "netflow.cli.report",
     "netflow.cli.demo",

@@ -10,7 +10,7 @@ from datetime import date
 from typing import IO, Any
 
 from netflow.cli import UsageError
-from netflow.cli.common import add_as_of
+from netflow.cli.common import add_as_of, check_as_of_option
 from netflow.config import Settings
 from netflow.domain.engine import evaluate
 from netflow.domain.evaluation import Evaluation
@@ -73,6 +73,7 @@ def _open(path: str) -> IO[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_as_of_option(args)
     book = load_book(Settings.from_env(), args.guideline)
     source = _open(args.file)
     out = sys.stdout

@@ -1,4 +1,4 @@
-"""`netflow import FILE...` (patients and imaging) and `netflow teams load FILE` (care teams)."""
+"""`netflow import PATH...` (patients and imaging, files or folders) and `netflow teams load FILE` (care teams)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from netflow.cli.common import installation
 from netflow.cli.progress import Progress
 from netflow.guidelines.teams import TeamsError
 from netflow.imports.formats import Source
-from netflow.services.imports import FileImport, import_files, load_teams
+from netflow.services.imports import FileImport, Folder, expand_paths, import_files, load_teams
 
 __all__ = ["register"]
 
@@ -23,9 +23,11 @@ def register(sub: Any) -> None:
             "Import patient records (JSON Lines, one record per line, or CSV with the record's columns) "
             "and imaging studies (CSV with patient_id,date,modality). Records are matched by patient_id: "
             "new ones are inserted, changed ones updated. Invalid rows are kept in quarantine with their "
-            "errors. Prints, per file and in total: read, inserted, updated, unchanged, quarantined."),
+            "errors. A folder stands for the .jsonl, .ndjson and .csv files directly in it, by name (hidden, "
+            ".part and .tmp files are left out). Prints, per file and in total: read, inserted, updated, "
+            "unchanged, quarantined."),
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help=".jsonl or .csv files")
+    parser.add_argument("files", nargs="+", metavar="PATH", help=".jsonl, .ndjson or .csv files, or folders of them")
     parser.set_defaults(handler=run_import)
     teams = sub.add_parser("teams", help="manage care teams",
                            description="Manage the care teams that receive reminders.")
@@ -49,11 +51,20 @@ def run_import(args: argparse.Namespace) -> int:
         shown.pop().close()
         print(f"{imported.name}: {imported.counts.summary()}", flush=True)
 
+    paths = expand_paths(args.files)
+    for folder in paths.folders:
+        print(folder_line(folder), flush=True)
     with installation() as inst:
-        result = import_files(inst, args.files, progress, done)
+        result = import_files(inst, paths.files, progress, done)
     if len(result.files) > 1:
         print(f"total: {result.total.summary()}")
     return 0
+
+
+def folder_line(folder: Folder) -> str:
+    """What a folder given to import holds: the files imported from it, in order, and the others left alone."""
+    line = f"{folder.path}: {len(folder.files)} file(s) to import: {', '.join(f.name for f in folder.files)}"
+    return line + (f" (skipped: {', '.join(folder.skipped)})" if folder.skipped else "")
 
 
 def run_teams_load(args: argparse.Namespace) -> int:

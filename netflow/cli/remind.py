@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from netflow.cli import UsageError
-from netflow.cli.common import add_as_of, installation, run_id
+from netflow.cli.common import add_as_of, check_as_of_option, installation, run_id
 from netflow.services.daily import RemindResult, remind
 
 __all__ = ["register"]
@@ -21,9 +22,12 @@ def register(sub: Any) -> None:
         description=(
             "Evaluate every patient on the as-of date, record the new events (each once), build one "
             "digest per care team into the outbox and send the outbox over one SMTP connection. "
-            "Exit status: 0 when everything was sent, 1 when any message failed (the rest still go "
-            "out; a rerun retries it) or the database failed mid-run (a rerun completes the run), 2 for a "
-            "usage or configuration error."
+            "Only the server refusing a message counts as an attempt (NETFLOW_MAX_ATTEMPTS); when the "
+            "server cannot be reached, or TLS or the login fails, every message stays pending as it was. "
+            "Exit status: 0 when everything was sent, 1 when any message was not sent (the rest still go "
+            "out; a rerun retries it), the mail server could not be used (nothing lost: run again once it "
+            "is back) or the database failed mid-run (a rerun completes the run), 2 for a usage or "
+            "configuration error. 'netflow outbox list' shows what is waiting."
         ),
         epilog="Mail settings: NETFLOW_SMTP_URL, NETFLOW_MAIL_FROM, NETFLOW_DATA_STEWARD, NETFLOW_PHI_LEVEL, "
                "NETFLOW_WORKLIST_URL, NETFLOW_MAX_ATTEMPTS.",
@@ -40,6 +44,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_as_of_option(args)
     if args.eml_dir and not args.dry_run:
         raise UsageError("--eml-dir goes with --dry-run")
     with installation() as inst:
@@ -47,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         result = remind(inst, args.as_of, run_id(args.run_id), dry_run=args.dry_run, eml_dir=args.eml_dir,
                         teams=frozenset(args.teams) if args.teams else None)
     _print(result, args.as_of)
+    if result.sent.outage is not None:
+        print(f"netflow remind: error: {result.sent.outage}", file=sys.stderr)
     return 0 if result.dry_run or result.sent.ok else 1
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from netflow.cli import UsageError
-from netflow.cli.common import add_as_of, installation, run_id
+from netflow.cli.common import add_as_of, check_as_of_option, installation, run_id
 from netflow.services.reports import ReportResult, weekly_report
 
 __all__ = ["register"]
@@ -55,6 +55,7 @@ def _print(result: ReportResult) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_as_of_option(args)
     if args.eml_dir and not args.dry_run:
         raise UsageError("--eml-dir goes with --dry-run")
     with installation() as inst:

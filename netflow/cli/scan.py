@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from netflow.cli import UsageError
-from netflow.cli.common import add_as_of, installation
+from netflow.cli.common import add_as_of, check_as_of_option, installation
 from netflow.domain.evaluation import Evaluation
 from netflow.services.scan import scan
 
@@ -27,7 +27,9 @@ def register(sub: Any) -> None:
             "A patient's guideline is the record's own, else the care team's, else the installation's."),
     )
     add_as_of(parser)
-    parser.add_argument("--team", metavar="KEY", help="only this care team's patients")
+    parser.add_argument("--team", metavar="KEY",
+                        help="only this care team's patients (a configured team or one a patient names; "
+                             "an unknown key is an error listing the known ones)")
     parser.add_argument("--format", choices=("jsonl", "table"), default="jsonl",
                         help="jsonl (default): one evaluation per line; table: a readable worklist")
     parser.add_argument("--shard", type=int, default=0, metavar="K",
@@ -70,6 +72,7 @@ def write_table(evaluations: Iterable[Evaluation], out: IO[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_as_of_option(args)
     with installation() as inst:
         shards = args.shards if args.shards is not None else inst.settings.shards
         if shards < 1 or not 0 <= args.shard < shards:

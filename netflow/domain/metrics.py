@@ -208,20 +208,25 @@ class StewardMetrics:
     data_issues: Mapping[str, int]
     invalid: int
     unconfigured_teams: tuple[str, ...]  # team keys with patients but no usable configuration
+    pending_digests: int = 0  # outbox messages still waiting to be sent (e.g. while the mail server is down)
+    failed_digests: int = 0  # outbox messages refused NETFLOW_MAX_ATTEMPTS times: sent again only when requeued
 
     @property
     def anything(self) -> bool:
-        return bool(self.open_quarantine or self.with_data_issues or self.invalid or self.unconfigured_teams)
+        return bool(self.open_quarantine or self.with_data_issues or self.invalid or self.unconfigured_teams
+                    or self.pending_digests or self.failed_digests)
 
 
 def steward_metrics(metrics: Mapping[str, TeamMetrics], as_of: date, open_quarantine: int,
-                    unconfigured_teams: Iterable[str] = ()) -> StewardMetrics:
+                    unconfigured_teams: Iterable[str] = (), *, pending_digests: int = 0,
+                    failed_digests: int = 0) -> StewardMetrics:
+    """The installation's data quality from every team's metrics, and the outbox's undelivered digests."""
     issues: Counter[str] = Counter()
     for team in metrics.values():
         issues.update(team.data_issues)
     return StewardMetrics(as_of, open_quarantine, sum(t.with_data_issues for t in metrics.values()),
                           dict(issues), sum(t.invalid for t in metrics.values()),
-                          tuple(sorted(unconfigured_teams)))
+                          tuple(sorted(unconfigured_teams)), pending_digests, failed_digests)
 
 
 # The email and chart --------------------------------------------------------------------------
@@ -347,6 +352,19 @@ def team_report(m: TeamMetrics, *, team_name: str, run_id: str, worklist_url: st
         worklist_url=check_worklist_url(worklist_url), chart=_chart(m, name, period))
 
 
+def _delivery_section(s: StewardMetrics) -> tuple[ReportSection, ...]:
+    """The digests not delivered, when there are any (none: no section)."""
+    if not (s.pending_digests or s.failed_digests):
+        return ()
+    return (ReportSection("Digests not delivered", (
+        ReportLine("Waiting to be sent", str(s.pending_digests),
+                   "still in the outbox; each run sends them once the mail server takes them"),
+        ReportLine("Failed", str(s.failed_digests),
+                   "refused by the mail server too often; not sent again until requeued with "
+                   "'netflow outbox retry --failed'"),
+    )),)
+
+
 def steward_report(s: StewardMetrics, *, run_id: str, worklist_url: str) -> Report:
     """The data steward's weekly report: quarantine and data issues across every team."""
     lines = [ReportLine("Open quarantined records", str(s.open_quarantine), "failed validation on import"),
@@ -354,13 +372,16 @@ def steward_report(s: StewardMetrics, *, run_id: str, worklist_url: str) -> Repo
     if s.unconfigured_teams:
         lines.append(ReportLine("Teams without a usable configuration", ", ".join(s.unconfigured_teams),
                                 "their patients get no email; load them with 'netflow teams load'"))
+    delivery = _delivery_section(s)
     return Report(
         kind="steward_report", team_key=None, heading="Data quality", as_of=s.as_of, week=iso_week(s.as_of),
         run_id=clean_text(run_id),
         subject=f"NET surveillance weekly report - data quality ({s.as_of.isoformat()})",
         summary=(f"{_n(s.open_quarantine, 'quarantined record', 'quarantined records')} · "
-                 f"{_n(s.with_data_issues, 'patient', 'patients')} with a data issue"),
-        sections=(ReportSection("Data quality, all care teams", tuple(lines)),),
+                 f"{_n(s.with_data_issues, 'patient', 'patients')} with a data issue"
+                 + (f" · {_n(s.pending_digests + s.failed_digests, 'digest', 'digests')} not delivered"
+                    if delivery else "")),
+        sections=(ReportSection("Data quality, all care teams", tuple(lines)), *delivery),
         recipients_note="Sent each week to the data steward of this netflow installation.",
         worklist_url=check_worklist_url(worklist_url))
 

@@ -35,6 +35,7 @@ SETTINGS_DEFAULTS = {"lead_days": 30, "grace_days": 30, "escalation_days": 90, "
                      "mri_below_age": 50}
 SCHEDULED_SITES = tuple(s for s in PRIMARY_SITES if s != "other")
 GRADES = (1, 2, 3)
+MAX_MONTHS = 1200  # no window, phase or horizon beyond 100 years: the date arithmetic stays in range
 
 
 class RuleSetError(ConfigurationError):
@@ -71,15 +72,19 @@ class _Reader:
         if low <= 0 or high <= 0:
             self.fail(where, f"months must be > 0, got {value!r}", fix)
             return None
+        if high > MAX_MONTHS:
+            self.fail(where, f"months must be at most {MAX_MONTHS} (100 years), got {value!r}", fix)
+            return None
         if low > high:
             self.fail(where, f"min {low} is greater than max {high}", fix)
             return None
         return Interval(low, high)
 
     def whole(self, where: str, name: str, value: Any, minimum: int = 1) -> int | None:
-        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        if isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= MAX_MONTHS:
             return value
-        self.fail(where, f"{name} must be a whole number >= {minimum}, got {value!r}", f"set {name} to e.g. 24")
+        self.fail(where, f"{name} must be a whole number from {minimum} to {MAX_MONTHS}, got {value!r}",
+                  f"set {name} to e.g. 24")
         return None
 
     def names(self, where: str, name: str, value: Any, allowed: Iterable[Any]) -> frozenset[Any] | None:

@@ -1,7 +1,15 @@
 """Send messages over one SMTP connection; a message counts as sent only once the server accepted it.
 
     result = send_pending(db, mailer, max_attempts=5)           # the outbox: digests and steward digests
-    deliver(letters, build, mailer, sent=..., failed=...)       # the loop itself (the weekly reports use it)
+    deliver(letters, build, mailer, sent=..., failed=..., held=...)   # the loop itself (the weekly reports use it)
+
+Only the server's answer to the message itself is an attempt: a 4xx or 5xx to MAIL FROM, RCPT TO or
+DATA (`failed`; after `max_attempts` of them a message is `failed` for good). When there is no session
+to send over (the server cannot be reached, TLS or the login fails, the connection drops mid-send)
+nothing was decided about the message: it stays pending with its attempts unchanged and the error
+noted (`held`), so an outage of any length loses nothing. An outage also stops the loop: the messages
+not yet tried are held at once, and the run fails with one line saying what is wrong and what to do
+(`SendResult.outage`).
 
 Sending the outbox holds the "send" lock; before each message it checks the lock is still its own,
 so a run that lost its database session stops (LockLost) instead of sending beside the run that
@@ -18,31 +26,40 @@ from typing import TypeVar
 
 from netflow.adapters.database import Database
 from netflow.adapters.ledger import OutboxMessage
-from netflow.adapters.mail import DeliveryError, MailerFactory, build_message
+from netflow.adapters.mail import DeliveryError, MailerFactory, ServerUnavailable, build_message
 
-__all__ = ["SendResult", "deliver", "send_pending", "to_email"]
+__all__ = ["SendResult", "deliver", "outage_line", "send_pending", "to_email"]
 
 T = TypeVar("T")
 
 
 @dataclass
 class SendResult:
-    """Counts, and one line per problem naming the outbox id and team (no patient data)."""
+    """Counts, and one line per problem naming the outbox id and team (no patient data).
+
+    `retrying`: messages still pending after this run (the next attempt sends them); `held` of them were
+    left without an attempt counted (no session to send over). `outage`: set when the run stopped
+    because the server could not be used; it says what is wrong and what to do."""
 
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    held: int = 0
     problems: list[str] = field(default_factory=list)
+    outage: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.retrying == 0 and self.failed == 0
+        return self.retrying == 0 and self.failed == 0 and self.outage is None
 
     def as_counts(self) -> dict[str, int]:
         return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed}
 
     def raise_if_undelivered(self) -> SendResult:
-        """DeliveryError (temporary: a retry sends what is left) when any message was not delivered."""
+        """DeliveryError (temporary: a retry sends what is left) when any message was not delivered; after an
+        outage its message is the outage line."""
+        if self.outage is not None:
+            raise DeliveryError(True, self.outage)
         if not self.ok:
             raise DeliveryError(True, f"{self.retrying + self.failed} message(s) not delivered ({self.as_counts()}); "
                                       "they stay in the outbox: " + "; ".join(self.problems))
@@ -54,36 +71,73 @@ def to_email(message: OutboxMessage) -> EmailMessage:
                          text=message.body_text, html=message.body_html, message_id=message.message_id)
 
 
+def outage_line(error: ServerUnavailable, sent: int, held: int, what: str = "message",
+                kept: str = "pending, attempts unchanged") -> str:
+    """The one line a run that stopped on `error` fails with: what is wrong, what became of the messages
+    (`sent` before it; `held`: left `kept`, no attempt counted), and what to do. E.g. "could not connect to
+    SMTP server 127.0.0.1:2525 (connection refused): nothing was sent, every message stays pending, attempts
+    unchanged (3); fix NETFLOW_SMTP_URL or the server (is it running and reachable?), then run again"."""
+    if sent == 0:
+        done = f"nothing was sent, every {what} stays {kept} ({held})"
+    else:
+        done = f"{sent} {what}(s) sent before it, the other {held} stay {kept}"
+    fix = f"{error.fix}, then run again" if error.fix else "run again once the server is back"
+    return f"{error.reason}: {done}; {fix}"
+
+
 def deliver(items: Sequence[T], build: Callable[[T], EmailMessage], mailer: MailerFactory, *,
             sent: Callable[[T], None], failed: Callable[[T, str, bool], None],
-            before_each: Callable[[], None] = lambda: None) -> None:
-    """Send each item's message over one connection, in order; a failure is reported and the rest still go.
+            held: Callable[[Sequence[T], str], None],
+            before_each: Callable[[], None] = lambda: None) -> ServerUnavailable | None:
+    """Send each item's message over one connection, in order. Each item ends in exactly one callback:
 
-    `failed(item, error, permanent)`: `permanent` when the message itself cannot be built (a stored
-    envelope that is not valid), which no retry will fix. When the server cannot be reached at all,
-    every item not yet tried fails with that error (temporary)."""
+    - `sent(item)`: the server accepted it;
+    - `failed(item, error, permanent)`: an attempt that failed. The server refused the message itself
+      (a 4xx or 5xx to MAIL FROM, RCPT TO or DATA), or, with `permanent`, the message cannot be built
+      from what is stored (no retry will fix that);
+    - `held(items, error)`: no attempt. The connection was lost while this item was in flight (the next
+      item reconnects once), or there is no session at all (cannot connect, TLS, login, the reconnect
+      failed): then this item and every item not yet tried are held together and the loop stops.
+
+    Returns the ServerUnavailable that stopped the loop, or None when every item was tried."""
     done = 0
     try:
         with mailer() as smtp:
             for item in items:
                 before_each()
-                try:
-                    smtp.send(build(item))
-                except DeliveryError as exc:
-                    failed(item, exc.text, False)
-                except ValueError as exc:
-                    failed(item, f"cannot build the message: {exc}", True)
-                else:
-                    sent(item)
+                _send_one(smtp.send, build, item, sent=sent, failed=failed, held=held)
                 done += 1
-    except DeliveryError as exc:  # could not connect at all: every message waits for the next attempt
-        for item in items[done:]:
-            failed(item, exc.text, False)
+    except ServerUnavailable as exc:  # no session: nothing more can go now; what is left waits, uncounted
+        held(items[done:], exc.text)
+        return exc
+    return None
+
+
+def _send_one(send: Callable[[EmailMessage], None], build: Callable[[T], EmailMessage], item: T, *,
+              sent: Callable[[T], None], failed: Callable[[T, str, bool], None],
+              held: Callable[[Sequence[T], str], None]) -> None:
+    """One item: sent, failed (an attempt) or held (the connection dropped under it); an outage propagates."""
+    try:
+        message = build(item)
+    except ValueError as exc:
+        failed(item, f"cannot build the message: {exc}", True)
+        return
+    try:
+        send(message)
+    except ServerUnavailable as exc:
+        if exc.ends_session:
+            raise
+        held([item], exc.text)
+    except DeliveryError as exc:
+        failed(item, exc.text, False)
+    else:
+        sent(item)
 
 
 def send_pending(db: Database, mailer: MailerFactory, max_attempts: int,
                  teams: Iterable[str] | None = None) -> SendResult:
-    """Send every pending outbox message; a failure keeps its error and attempt count and the rest still go."""
+    """Send every pending outbox message. A refusal keeps its error and counts an attempt, and the rest still
+    go; without a session (an outage) every message not sent stays pending, uncounted, and `outage` says why."""
     result = SendResult()
 
     def sent(message: OutboxMessage) -> None:
@@ -100,9 +154,21 @@ def send_pending(db: Database, mailer: MailerFactory, max_attempts: int,
         result.problems.append(f"outbox {message.id} ({who}): {status} after attempt {message.attempts + 1}: "
                                f"{error}")
 
+    def held(messages: Sequence[OutboxMessage], error: str) -> None:
+        if not messages:
+            return
+        db.ledger.note_error([m.id for m in messages], error)
+        result.retrying += len(messages)
+        result.held += len(messages)
+        ids = ", ".join(str(m.id) for m in messages[:10]) + (", ..." if len(messages) > 10 else "")
+        result.problems.append(f"outbox {ids}: still pending, no attempt counted: {error}")
+
     with db.exclusive("send") as lock:
         pending = db.ledger.pending_messages(teams)
         if pending:
             # a run whose lock session ended stops before its next message: another run may hold it now
-            deliver(pending, to_email, mailer, sent=sent, failed=failed, before_each=lock.check)
+            outage = deliver(pending, to_email, mailer, sent=sent, failed=failed, held=held,
+                             before_each=lock.check)
+            if outage is not None:
+                result.outage = outage_line(outage, result.sent, result.held)
     return result

@@ -105,11 +105,15 @@ class Week:
                             report_recipients(team), text, html, charts.render(report.chart), cid)
 
     def steward_letter(self, metrics: Mapping[str, TeamMetrics], open_quarantine: int,
-                       unconfigured_teams: list[str]) -> ReportLetter | None:
-        """The data steward's report, or None when there is no steward or nothing to report."""
+                       unconfigured_teams: list[str], outbox: Mapping[str, int] | None = None) -> ReportLetter | None:
+        """The data steward's report, or None when there is no steward or nothing to report.
+
+        `outbox`: messages by status (`Ledger.outbox_counts()`); pending and failed ones are reported."""
         if not self.config.data_steward:
             return None
-        numbers = steward_metrics(metrics, self.as_of, open_quarantine, unconfigured_teams)
+        counts = outbox or {}
+        numbers = steward_metrics(metrics, self.as_of, open_quarantine, unconfigured_teams,
+                                  pending_digests=counts.get("pending", 0), failed_digests=counts.get("failed", 0))
         if not numbers.anything:
             return None
         report = steward_report(numbers, run_id=self.run_id, worklist_url=self.config.worklist_url)

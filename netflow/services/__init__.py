@@ -1,8 +1,10 @@
 """The use cases: what the `netflow` command and the DAG tasks call. One module per use case.
 
     daily      check, record (a shard), build, send, summary; remind (all of them, the CLI)
-    imports    import files, the inbox (the import DAG), load the care teams
+    imports    import files or a folder, the inbox (the import DAG), load the care teams
     reports    the weekly report, the data steward's digest
+    outbox     list the outbox, requeue failed messages (`netflow outbox`)
+    database   upgrade and back up the patient database (`netflow db`)
     scan       evaluate the patient database on a date (`netflow scan`)
     worklist   the questions the worklist pages ask
 

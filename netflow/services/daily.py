@@ -18,11 +18,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from netflow.adapters.db import utcnow
 from netflow.adapters.mail import MailerFactory, check_addresses, smtp_settings, write_eml
+from netflow.config import ConfigError
 from netflow.domain.dates import parse_iso_date
 from netflow.domain.digest import check_worklist_url
 from netflow.errors import ConfigurationError, InputError
@@ -31,8 +34,12 @@ from netflow.reminders.delivery import SendResult, send_pending
 from netflow.reminders.digests import BuildResult, build_digests, letter_message
 from netflow.reminders.recording import RecordResult, record_run
 
-__all__ = ["DailyPlan", "RemindResult", "RunSummary", "build", "check", "parse_as_of", "record", "recorded_on",
-           "remind", "send", "settle_as_of", "summary", "team_totals"]
+__all__ = ["LATEST_AS_OF", "DailyPlan", "RemindResult", "RunSummary", "build", "check", "check_as_of", "parse_as_of",
+           "record", "recorded_on", "remind", "send", "settle_as_of", "summary", "team_totals", "tomorrow"]
+
+# The latest as-of date taken at all: the engine adds a rule's months to dates up to the as-of date, and
+# the calendar ends on 9999-12-31; a century of room is more than any rule's interval or horizon.
+LATEST_AS_OF = date(9899, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -63,17 +70,44 @@ def parse_as_of(text: str) -> date:
     return parsed
 
 
-def settle_as_of(requested: str | None, run_date: date) -> date:
+def tomorrow(timezone: str, now: datetime | None = None) -> date:
+    """Tomorrow in the installation's time zone (NETFLOW_TIMEZONE): the latest as-of date a run takes
+    unless the future is allowed. `now` defaults to this machine's clock."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"NETFLOW_TIMEZONE must be a time zone such as Europe/Oslo, got {timezone!r}") from None
+    return (now or utcnow()).astimezone(zone).date() + timedelta(days=1)
+
+
+def check_as_of(as_of: date, latest: date, *, allow_future: bool, option: str = "as_of",
+                allow: str = "the param allow_future=true") -> date:
+    """`as_of` when it is usable: not after `latest` (tomorrow, see `tomorrow`) unless `allow_future`, and
+    never after LATEST_AS_OF; else InputError naming `option` and how to `allow` a future date."""
+    if as_of > LATEST_AS_OF:
+        raise InputError(f"{option} {as_of.isoformat()}: as-of date too far in the future "
+                         f"(the latest is {LATEST_AS_OF.isoformat()})")
+    if as_of > latest and not allow_future:
+        raise InputError(f"{option} {as_of.isoformat()} is in the future (after {latest.isoformat()}, tomorrow in "
+                         f"NETFLOW_TIMEZONE); give {allow} to run on it anyway")
+    return as_of
+
+
+def settle_as_of(requested: str | None, run_date: date, *, timezone: str = "UTC", allow_future: bool = False,
+                 now: datetime | None = None) -> date:
     """The run's as-of date: `requested` (a replay, YYYY-MM-DD; InputError if mistyped) when given, else the
-    run's own date."""
-    return parse_as_of(requested) if requested and requested.strip() else run_date
+    run's own date. A date after tomorrow in `timezone` is an InputError unless `allow_future`."""
+    as_of = parse_as_of(requested) if requested and requested.strip() else run_date
+    return check_as_of(as_of, tomorrow(timezone, now), allow_future=allow_future)
 
 
-def check(inst: Installation, requested_as_of: str | None, run_date: date) -> DailyPlan:
+def check(inst: Installation, requested_as_of: str | None, run_date: date, *, allow_future: bool = False
+          ) -> DailyPlan:
     """Fail early, with what to do, when the configuration or the database is not usable, and settle the
-    run's as-of date: `requested_as_of` (a replay) when given, else `run_date`."""
-    as_of = settle_as_of(requested_as_of, run_date)
+    run's as-of date: `requested_as_of` (a replay) when given, else `run_date`; a date after tomorrow (in
+    the installation's time zone) only with `allow_future`."""
     settings = inst.settings
+    as_of = settle_as_of(requested_as_of, run_date, timezone=settings.timezone, allow_future=allow_future)
     smtp_settings(settings)
     check_addresses(settings)
     check_worklist_url(settings.worklist_url)

@@ -1,6 +1,7 @@
 """Get patients and care teams into the patient database: import files, the inbox, the teams file.
 
     import_files(inst, ["patients.jsonl", "imaging.csv"]).total.summary()  # every file checked first
+    import_files(inst, ["exports/"])                                        # a folder: its import files, by name
     for name in inbox_files(inst): import_inbox_file(inst, name)            # the import DAG, file by file
     load_teams(inst, "teams.yaml")                                          # the care teams, all or nothing
 
@@ -22,7 +23,11 @@ from netflow.imports.formats import Source, SourceError, open_source
 from netflow.imports.rows import ImportCounts, import_source
 from netflow.installation import Installation
 
-__all__ = ["FileImport", "ImportResult", "import_files", "import_inbox_file", "inbox_files", "load_teams"]
+__all__ = ["IMPORT_SUFFIXES", "FileImport", "Folder", "ImportPaths", "ImportResult", "expand_paths", "import_files",
+           "import_inbox_file", "inbox_files", "load_teams"]
+
+# The files a folder given to `import_files` contributes (by suffix, case-insensitive).
+IMPORT_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,60 @@ class ImportResult:
         return {"files": {done.name: asdict(done.counts) for done in self.files}, "total": asdict(self.total)}
 
 
-def _sources(paths: Iterable[str | Path]) -> list[Source]:
+@dataclass(frozen=True)
+class Folder:
+    """A folder given to import: the import files found in it, and the other files left alone."""
+
+    path: Path
+    files: list[Path]
+    skipped: list[str]
+
+
+@dataclass(frozen=True)
+class ImportPaths:
+    """The files to import, in order, and the folders they were found in."""
+
+    files: list[Path]
+    folders: list[Folder]
+
+
+def expand_paths(paths: Iterable[str | Path]) -> ImportPaths:
+    """Each file as given, each folder replaced by its import files: the .jsonl, .ndjson and .csv files
+    directly in it, sorted by name (not recursive; hidden and .part/.tmp files left out). A folder with
+    none is an InputError (nothing was imported)."""
+    files: list[Path] = []
+    folders: list[Folder] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            folders.append(_folder(path))
+            files.extend(folders[-1].files)
+        else:
+            files.append(path)
+    return ImportPaths(files, folders)
+
+
+def _folder(path: Path) -> Folder:
     try:
-        return [open_source(path) for path in paths]
+        names = sorted(p.name for p in path.iterdir()
+                       if p.is_file() and not p.name.startswith(".") and not p.name.endswith(inbox.IN_PROGRESS))
+    except OSError as exc:
+        raise InputError(f"cannot read the folder {path}: {exc.strerror}; nothing was imported") from None
+    chosen = [name for name in names if name.lower().endswith(IMPORT_SUFFIXES)]
+    if not chosen:
+        raise InputError(f"the folder {path} holds no .jsonl, .ndjson or .csv file; nothing was imported")
+    return Folder(path, [path / name for name in chosen], [name for name in names if name not in chosen])
+
+
+def _sources(paths: Iterable[str | Path]) -> list[Source]:
+    """Every file checked, then closed (one open file at a time, however many): `import_source` opens each
+    again and refuses one that is no longer the file checked."""
+    sources: list[Source] = []
+    try:
+        for path in expand_paths(paths).files:
+            with open_source(path) as source:
+                sources.append(source)
+        return sources
     except SourceError as exc:
         raise InputError(f"{exc}; nothing was imported") from None
 
@@ -57,6 +113,7 @@ def import_files(inst: Installation, paths: Iterable[str | Path],
                  progress: Callable[[Source], Callable[[int], None] | None] | None = None,
                  done: Callable[[FileImport], None] | None = None) -> ImportResult:
     """Import the files in order; each is checked before any is read (InputError: nothing was imported).
+    A folder stands for its import files (expand_paths).
 
     `progress(source)` may return a callback told the rows of each committed chunk; `done` is told each
     file's counts as soon as it is imported."""
@@ -82,6 +139,7 @@ def import_inbox_file(inst: Installation, name: str) -> dict[str, Any]:
     path = inbox.waiting(inst.settings.inbox, name)
     if path is None:  # taken by a concurrent run: nothing to do
         return {"file": name, "status": "gone"}
+    inst.db.check_ready()  # a database not at this netflow's schema: the file waits in the inbox
     try:
         counts = import_source(inst.db.patients, open_source(path), inst.book.ids)
     except SourceError as exc:

@@ -9,7 +9,7 @@ How a report is measured, addressed and kept from going out twice: `netflow.repo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,8 +18,9 @@ from typing import Any
 from netflow.adapters.mail import MailerFactory, message_domain, write_eml
 from netflow.domain.metrics import TeamMetrics, iso_week
 from netflow.domain.teams import CareTeam
+from netflow.errors import DeliveryError
 from netflow.installation import Installation
-from netflow.reminders.delivery import SendResult, deliver, send_pending
+from netflow.reminders.delivery import SendResult, deliver, outage_line, send_pending
 from netflow.reminders.digests import build_digests
 from netflow.reports.letters import STEWARD, ReportLetter, Week, token
 from netflow.reports.metrics import team_metrics
@@ -44,10 +45,11 @@ class ReportResult:
     problems: list[str] = field(default_factory=list)  # "team: what went wrong", no patient data
     metrics: dict[str, TeamMetrics] = field(default_factory=dict)
     eml_files: list[Path] = field(default_factory=list)
+    outage: str | None = None  # the mail server could not be used: what is wrong and what to do (one line)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and self.outage is None
 
     def as_counts(self) -> dict[str, Any]:
         return {
@@ -76,8 +78,10 @@ def _select(metrics: Mapping[str, TeamMetrics], directory: Mapping[str, CareTeam
 
 
 def _letters(week: Week, chosen: list[tuple[TeamMetrics, CareTeam]], steward: Mapping[str, TeamMetrics] | None,
-             open_quarantine: int, done: set[str], result: ReportResult) -> list[ReportLetter]:
-    """Render the reports whose Message-ID is not in `done` (`steward`: every team's metrics, or None)."""
+             open_quarantine: int, done: set[str], result: ReportResult,
+             outbox: Mapping[str, int] | None = None) -> list[ReportLetter]:
+    """Render the reports whose Message-ID is not in `done` (`steward`: every team's metrics, or None;
+    `outbox`: messages by status, whose pending and failed digests the steward's report names)."""
     letters = []
     for m, team in chosen:
         if week.message_id(team.key) in done:
@@ -86,7 +90,7 @@ def _letters(week: Week, chosen: list[tuple[TeamMetrics, CareTeam]], steward: Ma
             letters.append(week.team_letter(m, team))
     if steward is not None and week.message_id(None) in done:
         result.already_sent.append(STEWARD)
-    elif steward is not None and (letter := week.steward_letter(steward, open_quarantine, result.waiting)):
+    elif steward is not None and (letter := week.steward_letter(steward, open_quarantine, result.waiting, outbox)):
         letters.append(letter)
     result.built.extend(letter.key for letter in letters)
     return letters
@@ -94,7 +98,11 @@ def _letters(week: Week, chosen: list[tuple[TeamMetrics, CareTeam]], steward: Ma
 
 def _send(inst: Installation, week: Week, letters: list[ReportLetter], mailer: MailerFactory,
           result: ReportResult) -> None:
-    """Over one connection; each report recorded in the outbox (status sent) once the server accepted it."""
+    """Over one connection; each report recorded in the outbox (status sent) once the server accepted it.
+
+    A report is kept nowhere until it is sent, so a report that was not sent is simply sent by the rerun.
+    If the server cannot be used (an outage), the reports not sent are `failed` here and `result.outage`
+    says what is wrong: `weekly_report` then fails the run with that line."""
     sender = inst.settings.mail_from
 
     def sent(letter: ReportLetter) -> None:
@@ -109,15 +117,25 @@ def _send(inst: Installation, week: Week, letters: list[ReportLetter], mailer: M
         result.failed.append(letter.key)
         result.problems.append(f"{letter.key}: {error}")
 
-    deliver(letters, lambda letter: letter.message(sender), mailer, sent=sent, failed=failed)
+    def held(unsent: Sequence[ReportLetter], error: str) -> None:
+        for letter in unsent:
+            failed(letter, error, False)
+
+    outage = deliver(letters, lambda letter: letter.message(sender), mailer, sent=sent, failed=failed, held=held)
+    if outage is not None:
+        unsent = len(letters) - len(result.sent)
+        result.outage = outage_line(outage, len(result.sent), unsent, what="report", kept="unsent, for the rerun")
 
 
 def weekly_report(inst: Installation, as_of: date, run_id: str, *, dry_run: bool = False,
                   eml_dir: Path | None = None, teams: Iterable[str] | None = None) -> ReportResult:
     """Measure every team on `as_of` and send each selected team its report for the ISO week, once.
 
-    `teams`: only these care teams, and no data steward report. A dry run renders every report (and
-    writes each as .eml to `eml_dir`, if given), and sends and records nothing."""
+    `teams`: only these care teams, and no data steward report (which also names the digests still pending
+    or failed in the outbox). A dry run renders every report (and writes each as .eml to `eml_dir`, if
+    given), and sends and records nothing. When the mail server cannot be used (cannot connect, TLS, login),
+    the reports not sent stay unsent and DeliveryError fails the run with what to do; the rerun sends them."""
+    inst.db.check_ready()
     selected = frozenset(teams) if teams is not None else None
     result = ReportResult(week=iso_week(as_of), dry_run=dry_run)
     week = Week(inst.settings, inst.book, as_of, run_id, message_domain(inst.settings))
@@ -127,8 +145,9 @@ def weekly_report(inst: Installation, as_of: date, run_id: str, *, dry_run: bool
     chosen = _select(metrics, directory, selected, as_of, result)
     result.metrics = {m.team_key: m for m, _ in chosen}
     steward = metrics if selected is None else None
+    outbox = inst.db.ledger.outbox_counts() if steward is not None else None
     if dry_run:
-        for letter in _letters(week, chosen, steward, open_quarantine, set(), result):
+        for letter in _letters(week, chosen, steward, open_quarantine, set(), result, outbox):
             if eml_dir is not None:
                 name = f"{as_of.isoformat()}-report-{token(letter.key.replace(' ', '-'))}"
                 result.eml_files.append(write_eml(eml_dir, letter.message(inst.settings.mail_from), name))
@@ -137,11 +156,13 @@ def weekly_report(inst: Installation, as_of: date, run_id: str, *, dry_run: bool
     with inst.db.exclusive("report"):
         done = inst.db.ledger.sent_message_ids([*(week.message_id(team.key) for _, team in chosen),
                                                 week.message_id(None)])
-        letters = _letters(week, chosen, steward, open_quarantine, done, result)
+        letters = _letters(week, chosen, steward, open_quarantine, done, result, outbox)
         if letters:
             _send(inst, week, letters, mailer, result)
     log.info("weekly report %s: %d sent, %d already sent, %d failed, %d teams waiting for configuration",
              result.week, len(result.sent), len(result.already_sent), len(result.failed), len(result.waiting))
+    if result.outage is not None:  # the run fails (the task retries); the reports not sent go with the rerun
+        raise DeliveryError(True, result.outage)
     return result
 
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import date
 
 from netflow.cohort import evaluate_cohort
@@ -15,13 +15,36 @@ from netflow.installation import Installation
 
 __all__ = ["scan"]
 
+# An unknown team's error lists this many known team keys, then "and N more".
+LISTED_TEAMS = 20
+
 
 def scan(inst: Installation, as_of: date, *, team: str | None = None, shard: int = 0,
          shards: int = 1) -> Iterator[Evaluation]:
     """Every stored patient's evaluation (of `team`; of shard `shard` of `shards`), by patient_id.
 
-    The database is checked first (NotMigrated says to run 'netflow db upgrade')."""
+    The database is checked first (NotMigrated says to run 'netflow db upgrade'); a `team` that is
+    neither configured nor named by any patient is an InputError listing the known teams."""
     if shards < 1 or not 0 <= shard < shards:
         raise InputError(f"shard must be between 0 and {shards - 1}, got {shard}")
     inst.db.check_ready()
+    if team is not None:
+        _check_team(inst, team)
     return evaluate_cohort(inst.db, as_of, inst.book, team=team, shard=shard, shards=shards)
+
+
+def _check_team(inst: Installation, team: str) -> None:
+    """Raise InputError unless `team` is a configured care team or one that some patient names."""
+    known = inst.db.patients.care_team_names()
+    if team not in known:
+        raise InputError(f"unknown care team {team!r}: {_known_teams(known)}")
+
+
+def _known_teams(keys: Collection[str], limit: int = LISTED_TEAMS) -> str:
+    """One line naming the known team keys (sorted; the first `limit`, then how many more)."""
+    if not keys:
+        return "no care team is configured and no patient names one (load them with 'netflow teams load')"
+    listed = sorted(keys)
+    shown = ", ".join(listed[:limit])
+    more = f" and {len(listed) - limit} more" if len(listed) > limit else ""
+    return f"the known teams are {shown}{more}"

@@ -218,6 +218,10 @@ class Overview(BaseModel):
     teams: list[TeamOverview]
     runs: list[RunModel]
     open_quarantine: int
+    pending_messages: int = Field(default=0, description="outbox messages not yet accepted by the mail server "
+                                                         "(they go with the next run)")
+    failed_messages: int = Field(default=0, description="outbox messages refused too often: sent again only "
+                                                        "once requeued with 'netflow outbox retry'")
 
 
 class QuarantineList(BaseModel):

@@ -26,6 +26,7 @@ from netflow.domain.metrics import ISSUE_WORDS, WORKLIST_BARS, TeamMetrics
 from netflow.domain.record import PatientRecord
 from netflow.domain.rules import CROSS_SECTIONAL, RuleBook
 from netflow.installation import Installation
+from netflow.services import outbox
 from netflow.services import worklist as queries
 from netflow_airflow.worklist.models import (
     Bar,
@@ -294,14 +295,17 @@ def _run(entry: queries.RunEntry, ui_root: str) -> RunModel:
 
 def build_overview(site: Site, as_of: date, ui_root: str = "", colours: Mapping[str, str] | None = None
                    ) -> Overview:
-    """Every care team's surveillance metrics on `as_of`, and the latest daily runs.
+    """Every care team's surveillance metrics on `as_of`, the latest daily runs, and the outbox's pending and
+    failed messages (now, whatever `as_of`).
 
     `ui_root` is where the Airflow UI lives (for the links to runs); `colours` the bar colour by bucket."""
     found = queries.overview(site.inst, as_of)
     teams = [_team_overview(team, found.metrics.get(team.key) or TeamMetrics(team.key, as_of), colours or {})
              for team in team_list(site)]
     runs = [_run(entry, ui_root) for entry in found.runs]
-    return Overview(as_of=as_of, teams=teams, runs=runs, open_quarantine=found.open_quarantine)
+    messages = outbox.counts(site.inst)
+    return Overview(as_of=as_of, teams=teams, runs=runs, open_quarantine=found.open_quarantine,
+                    pending_messages=messages["pending"], failed_messages=messages["failed"])
 
 
 def build_quarantine(site: Site) -> QuarantineList:

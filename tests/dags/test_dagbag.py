@@ -43,7 +43,7 @@ def test_the_daily_task_graph(dagbag: Any) -> None:
     graph = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert graph == {"check": ["record_shard"], "record_shard": ["build", "summary"],
                      "build": ["send", "summary"], "send": ["summary"], "summary": []}
-    assert set(dag.params) == {"dry_run", "as_of", "teams"}
+    assert set(dag.params) == {"dry_run", "as_of", "allow_future", "teams"}
 
 
 def test_the_send_task_retries_with_exponential_backoff(dagbag: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -12,14 +13,14 @@ from sqlalchemy.engine import make_url
 
 import netflow_airflow as glue
 from netflow.adapters.mail import parse_smtp_url
-from netflow.config import Settings
+from netflow.config import ConfigError, Settings
 
 
 def connection(**fields: Any) -> Any:
     from airflow.sdk import Connection
 
     extra = fields.pop("extra", None)
-    return Connection(conn_id="c", extra=json.dumps(extra) if extra else None, **fields)
+    return Connection(conn_id=fields.pop("conn_id", "c"), extra=json.dumps(extra) if extra else None, **fields)
 
 
 def test_a_postgres_connection_becomes_a_psycopg_url_with_its_tls_settings() -> None:
@@ -83,3 +84,40 @@ def test_the_as_of_param_replays_a_date_and_a_bad_one_is_refused() -> None:
     assert glue.as_of(context("2026-06-01", run_after=datetime.now()), config) == date(2026, 6, 1)
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         glue.as_of(context("June 1st", run_after=datetime.now()), config)
+
+
+def from_uri(uri: str) -> Any:
+    from airflow.sdk import Connection
+
+    return Connection.from_uri(uri, conn_id="netflow_db")
+
+
+@pytest.mark.parametrize(("conn", "path"), [
+    (lambda: connection(conn_type="sqlite", host="/var/lib/netflow/patients.db"), "/var/lib/netflow/patients.db"),
+    (lambda: connection(conn_type="sqlite", schema="/var/lib/netflow/patients.db"), "/var/lib/netflow/patients.db"),
+    (lambda: from_uri("sqlite:////var/lib/netflow/patients.db"), "/var/lib/netflow/patients.db"),
+    (lambda: from_uri("sqlite:///var/lib/netflow/patients.db"), "/var/lib/netflow/patients.db"),
+    (lambda: connection(conn_type="sqlite", host="var/patients.db"), "var/patients.db"),
+    (lambda: from_uri("sqlite://var/patients.db"), "var/patients.db"),
+    (lambda: from_uri("sqlite:////srv/net%20flow/a%3Fb%23c.db"), "/srv/net flow/a?b#c.db"),
+], ids=["host-only", "schema-only", "uri-four-slashes", "uri-three-slashes", "relative-host", "relative-uri",
+        "quoted-characters"])
+def test_a_sqlite_connection_names_its_file_in_the_host_or_the_schema(conn: Callable[[], Any], path: str) -> None:
+    """Read as Airflow's SQLite provider reads it: host, then "/" and the schema (three slashes are absolute)."""
+    connection_ = conn()
+    assert connection_.conn_type == "sqlite"
+
+    url = make_url(glue.database_url_from_connection(connection_))
+
+    assert (url.drivername, url.database) == ("sqlite", path)
+
+
+@pytest.mark.parametrize("conn", [
+    lambda: connection(conn_id="netflow_db", conn_type="sqlite"),
+    lambda: from_uri("sqlite://"),
+    lambda: from_uri("sqlite:///"),
+    lambda: connection(conn_id="netflow_db", conn_type="sqlite", host=":memory:"),
+], ids=["no-fields", "uri-two-slashes", "uri-three-slashes", "memory"])
+def test_a_sqlite_connection_without_a_file_is_refused_never_in_memory(conn: Callable[[], Any]) -> None:
+    with pytest.raises(ConfigError, match="connection netflow_db has no SQLite file path"):
+        glue.database_url_from_connection(conn())

@@ -33,7 +33,7 @@ def expected_events(url: str, as_of: str, capsys: pytest.CaptureFixture[str]) ->
     capsys.readouterr()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NETFLOW_DATABASE_URL", url)
-        assert main(["remind", "--as-of", as_of, "--dry-run"]) == 0
+        assert main(["remind", "--as-of", as_of, "--allow-future", "--dry-run"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("events: "))
     return sum(int(n) for n in re.findall(r"(\d+) \w+", line))
 
@@ -57,7 +57,8 @@ def test_two_runs_of_the_same_date_at_once_record_each_event_once_and_send_each_
     for as_of in DATES:
         alone = expected_events(demo_url, as_of, capsys)
 
-        pair = [start("remind", "--as-of", as_of, "--run-id", f"{tag}-{as_of}", env=env) for tag in "ab"]
+        pair = [start("remind", "--as-of", as_of, "--allow-future", "--run-id", f"{tag}-{as_of}", env=env)
+                for tag in "ab"]
         outputs = [p.communicate(timeout=60) for p in pair]
         results = [(p.returncode, out, err) for p, (out, err) in zip(pair, outputs, strict=True)]
 

@@ -11,8 +11,6 @@ Hypothesis runs a modest number of examples here; `NETFLOW_FUZZ_EXAMPLES=2000` r
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -32,6 +30,7 @@ from netflow.adapters.tables import patients, quarantine
 from netflow.cli import main
 from netflow.imports.formats import PATIENT_COLUMNS
 from tests.support.db import _admin, _create_database, postgres_available
+from tests.support.files import csv_text
 from tests.support.records import record
 
 EXAMPLES = int(os.environ.get("NETFLOW_FUZZ_EXAMPLES", "0")) or None
@@ -171,14 +170,6 @@ cells = st.one_of(st.text(max_size=20), st.sampled_from(["", " ", "1_000", "1e40
                                                          '"', "a,b", "line\nbreak", "\x00", "\ufeff"]))
 
 
-def csv_text(header: list[str], rows: list[list[str]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 @FUZZ
 @given(data=st.data(), columns=st.lists(st.sampled_from(PATIENT_COLUMNS[1:]), unique=True, max_size=8),
        size=st.integers(min_value=0, max_value=20))
@@ -282,8 +273,22 @@ def stored_name(url: str, patient_id: str) -> str | None:
         engine.dispose()
 
 
-def test_a_1_mb_field_is_stored_in_jsonl_and_csv_and_the_rows_after_it_are_still_read(
+def quarantined_fields(url: str, source: str) -> list[tuple[list[str], int]]:
+    """Each quarantined row of `source`: the fields its errors name, and the length of the raw row kept."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(select(quarantine.c.errors, quarantine.c.raw).where(quarantine.c.source == source)
+                                 .order_by(quarantine.c.line_no)).all()
+    finally:
+        engine.dispose()
+    return [([e["field"] for e in json.loads(errors)], len(raw)) for errors, raw in found]
+
+
+def test_a_1_mb_field_is_read_in_jsonl_and_csv_quarantined_whole_and_the_rows_after_it_are_still_read(
         fuzz_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 1 MB cell is read (CSV fields up to 16 MiB); a 1 MB name is over the import's 200-character limit,
+    so its row is quarantined naming the field, with the whole raw row kept."""
     huge = "N" * MB
     jsonl = tmp_path / "huge.jsonl"
     jsonl.write_text(good_jsonl(2, 100) + json.dumps(record(patient_id="FZHUGE1", name=huge)) + "\n"
@@ -301,11 +306,14 @@ def test_a_1_mb_field_is_stored_in_jsonl_and_csv_and_the_rows_after_it_are_still
 
     assert (jsonl_status, csv_status) == (0, 0)
     assert_accounted(from_jsonl, read=7)
-    assert from_jsonl["quarantined"] == 2
+    assert from_jsonl["quarantined"] == 3
     assert_accounted(from_csv, read=4)
-    assert from_csv["quarantined"] == 1
-    assert stored_name(fuzz_url, "FZHUGE1") == huge and stored_name(fuzz_url, "FZC1") == huge
-    assert stored_name(fuzz_url, "FZC3") == "A B"
+    assert from_csv["quarantined"] == 2
+    assert stored_name(fuzz_url, "FZHUGE1") is None and stored_name(fuzz_url, "FZC1") is None
+    assert stored_name(fuzz_url, "FZ00111") == "Fuzz Person 111" and stored_name(fuzz_url, "FZC3") == "A B"
+    named = [length for fields, length in quarantined_fields(fuzz_url, "huge.jsonl") if fields == ["name"]]
+    assert len(named) == 1 and named[0] > MB
+    assert [fields for fields, _ in quarantined_fields(fuzz_url, "huge.csv")] == [["name"], ["care_team"]]
 
 
 def bad_row(position: int) -> bytes:

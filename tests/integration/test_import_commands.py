@@ -88,3 +88,52 @@ def test_a_bad_teams_file_loads_nothing_and_names_the_team(cli_url: str, tmp_pat
         assert PatientStore(engine).care_teams() == {}
     finally:
         engine.dispose()
+
+
+def test_a_folder_imports_its_import_files_by_name_and_says_which(
+        cli_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "exports"
+    (folder / "nested").mkdir(parents=True)
+    write_jsonl(folder / "b-patients.jsonl", cohort()[:2])
+    write_csv(folder / "c-imaging.CSV", ["patient_id", "date", "modality"], [["A2", "2024-05-01", "MRI"]])
+    write_jsonl(folder / "a-more.ndjson", cohort()[2:])
+    write_jsonl(folder / ".hidden.jsonl", [record(patient_id="HIDDEN")])
+    write_jsonl(folder / "late.jsonl.part", [record(patient_id="PART")])
+    write_jsonl(folder / "late.jsonl.tmp", [record(patient_id="TMP")])
+    write_jsonl(folder / "nested" / "deep.jsonl", [record(patient_id="DEEP")])
+    (folder / "notes.txt").write_text("not an export\n", encoding="utf-8")
+
+    assert main(["import", str(folder)]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"{folder}: 3 file(s) to import: a-more.ndjson, b-patients.jsonl, c-imaging.CSV (skipped: notes.txt)",
+        "a-more.ndjson: 1 read, 1 inserted, 0 updated, 0 unchanged, 0 quarantined",
+        "b-patients.jsonl: 2 read, 2 inserted, 0 updated, 0 unchanged, 0 quarantined",
+        "c-imaging.CSV: 1 read, 1 inserted, 0 updated, 0 unchanged, 0 quarantined",
+        "total: 4 read, 4 inserted, 0 updated, 0 unchanged, 0 quarantined",
+    ]
+    engine = make_engine(cli_url)
+    try:
+        assert sorted(stored(engine)) == ["A1", "A2", "A3"]
+    finally:
+        engine.dispose()
+
+
+def test_a_folder_without_import_files_is_a_one_line_usage_error(
+        cli_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    write_jsonl(folder / "half.jsonl.part", [record(patient_id="PART")])
+    good = write_jsonl(tmp_path / "good.jsonl", cohort())
+
+    assert main(["import", str(good), str(folder)]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"netflow import: error: the folder {folder} holds no .jsonl, .ndjson or .csv file; nothing was imported"]
+    engine = make_engine(cli_url)
+    try:
+        assert stored(engine) == {}
+    finally:
+        engine.dispose()

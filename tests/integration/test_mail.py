@@ -15,9 +15,11 @@ import pytest
 from netflow.adapters.mail import (
     DeliveryError,
     FakeMailer,
+    ServerUnavailable,
     SmtpMailer,
     SmtpSettings,
     build_message,
+    counts_as_attempt,
     make_message_id,
     parse_address,
     parse_smtp_url,
@@ -365,6 +367,93 @@ def test_a_server_gone_mid_run_fails_the_rest_at_once_after_one_reconnect(smtp_s
     assert "not trying again" in errors[1].text
 
 
+# --- what counts as an attempt (issue 16) -------------------------------------------------------------
+
+
+def test_a_refusal_of_the_message_counts_as_an_attempt_and_says_so(smtp_server: SmtpTestServer) -> None:
+    smtp_server.reject(1, 554, "5.7.1 refused")
+    smtp_server.reject_recipient("nav1@clinic.example.org", 550)
+    smtp_server.reject_recipient("nav2@clinic.example.org", 550)
+    smtp_server.reject_recipient("attending@clinic.example.org", 550)
+
+    with SmtpMailer(settings_for(smtp_server)) as mailer, pytest.raises(DeliveryError) as caught:
+        mailer.send(message(1))
+
+    assert counts_as_attempt(caught.value) and not isinstance(caught.value, ServerUnavailable)
+
+
+def test_a_server_that_is_down_is_unreachable_and_not_an_attempt(dead_smtp_url: str) -> None:
+    with pytest.raises(ServerUnavailable) as caught, SmtpMailer(parse_smtp_url(dead_smtp_url, timeout=5)):
+        pass
+
+    error = caught.value
+    assert (error.kind, error.temporary, counts_as_attempt(error), error.ends_session) == (
+        "unreachable", True, False, True)
+    assert error.reason.endswith("(connection refused)") and error.fix.startswith("fix NETFLOW_SMTP_URL")
+
+
+@pytest.mark.parametrize("server_fixture", ["starttls_server", "smtps_server"])
+def test_tls_and_login_failures_are_not_attempts(server_fixture: str, request: pytest.FixtureRequest) -> None:
+    server: SmtpTestServer = request.getfixturevalue(server_fixture)
+
+    with pytest.raises(ServerUnavailable) as no_ca, SmtpMailer(settings_for(server, with_ca=False)):
+        pass
+    with pytest.raises(ServerUnavailable) as wrong, SmtpMailer(settings_for(server, password=SECRET)):
+        pass
+
+    assert (no_ca.value.kind, wrong.value.kind) == ("tls", "auth")
+    assert not counts_as_attempt(no_ca.value) and not counts_as_attempt(wrong.value)
+
+
+def test_starttls_missing_is_a_configuration_failure_not_an_attempt(smtp_server: SmtpTestServer) -> None:
+    settings = parse_smtp_url(f"smtp+starttls://127.0.0.1:{smtp_server.port}", timeout=5)
+
+    with pytest.raises(ServerUnavailable) as caught, SmtpMailer(settings):
+        pass
+
+    assert caught.value.kind == "config"
+
+
+def test_a_connection_lost_mid_send_is_dropped_not_an_attempt_and_the_next_send_reconnects(
+        smtp_server: SmtpTestServer) -> None:
+    smtp_server.drop_connection(1)
+    smtp_server.reject(2, 421, "4.3.2 service shutting down")
+
+    with SmtpMailer(settings_for(smtp_server)) as mailer:
+        errors = []
+        for n in (1, 2):
+            with pytest.raises(ServerUnavailable) as caught:
+                mailer.send(message(n))
+            errors.append(caught.value)
+        mailer.send(message(3))
+
+    assert [(e.kind, e.ends_session, counts_as_attempt(e)) for e in errors] == [("dropped", False, False)] * 2
+    assert "421 4.3.2 service shutting down" in errors[1].text
+    assert [r.message["Message-ID"] for r in smtp_server.messages] == [message(3)["Message-ID"]]
+
+
+def test_a_server_that_keeps_the_message_and_drops_before_replying_looks_like_a_lost_message(
+        smtp_server: SmtpTestServer) -> None:
+    """RFC 5321 6.1: the server is responsible for the message once it has it, but the client never hears."""
+    smtp_server.keep_then_drop(1)
+
+    with SmtpMailer(settings_for(smtp_server)) as mailer, pytest.raises(ServerUnavailable) as caught:
+        mailer.send(message(1))
+
+    assert caught.value.kind == "dropped" and "was lost while sending" in caught.value.text
+    assert [r.message["Message-ID"] for r in smtp_server.messages] == [message(1)["Message-ID"]]
+
+
+def test_the_server_gone_after_a_reconnect_is_unreachable_and_ends_the_session(smtp_server: SmtpTestServer) -> None:
+    with SmtpMailer(settings_for(smtp_server)) as mailer:
+        mailer.send(message(1))
+        smtp_server.stop()
+        with pytest.raises(ServerUnavailable) as caught:
+            mailer.send(message(2))
+
+    assert (caught.value.kind, caught.value.ends_session) == ("unreachable", True)
+
+
 def test_sending_outside_a_with_block_is_a_programming_error(smtp_server: SmtpTestServer) -> None:
     with pytest.raises(RuntimeError, match="with-block"):
         SmtpMailer(settings_for(smtp_server)).send(message(1))
@@ -448,6 +537,16 @@ def test_the_fake_mailer_can_be_down() -> None:
         pass
 
     assert caught.value.temporary is True
+    assert isinstance(caught.value, ServerUnavailable) and not counts_as_attempt(caught.value)
+
+
+def test_the_fake_mailer_can_drop_a_connection() -> None:
+    mailer = FakeMailer().drop(1)
+
+    with mailer, pytest.raises(ServerUnavailable) as caught:
+        mailer.send(message(1))
+
+    assert caught.value.kind == "dropped" and mailer.sent == []
 
 
 def test_an_eml_file_round_trips(tmp_path: Path) -> None:

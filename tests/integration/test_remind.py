@@ -104,7 +104,7 @@ def test_a_later_date_sends_only_new_events(cohort: Cohort, smtp_server: SmtpTes
     first = cohort.events()
 
     # 2026-12-21: MRN0000007's window opens (due_soon -> due); nothing else changes
-    assert cohort.netflow("remind", "--as-of", "2026-12-21") == 0
+    assert cohort.netflow("remind", "--as-of", "2026-12-21", "--allow-future") == 0
 
     assert cohort.events() == first + 1
     later = smtp_server.messages[3:]
@@ -166,9 +166,10 @@ def test_a_server_that_is_down_marks_nothing_sent_and_exits_1(
 
 
 def test_after_max_attempts_a_message_is_failed_and_reported(
-        cohort: Cohort, dead_smtp_url: str, monkeypatch: pytest.MonkeyPatch,
+        cohort: Cohort, smtp_server: SmtpTestServer, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("NETFLOW_SMTP_URL", dead_smtp_url)
+    # issue 16: only the server refusing the message counts as an attempt (a server that is down no longer does)
+    smtp_server.reject_all(554, "5.7.1 refused for the test")
     monkeypatch.setenv("NETFLOW_MAX_ATTEMPTS", "2")
     cohort.netflow("remind", "--as-of", D)
 

@@ -17,19 +17,25 @@ from netflow.adapters.patients import PatientStore
 from netflow.adapters.tables import utcnow
 from netflow.cli import main
 from netflow.cohort import evaluate_cohort
+from netflow.config import Settings
 from netflow.domain.engine import evaluate
 from netflow.domain.evaluation import Evaluation
 from netflow.domain.record import MODALITIES, PRIMARY_SITES, parse_record
 from netflow.domain.rules import RuleBook
 from netflow.domain.teams import CareTeam
+from netflow.errors import InputError
 from netflow.guidelines import load_rulebook
 from netflow.imports.formats import open_source
 from netflow.imports.rows import import_source
+from netflow.installation import Installation
+from netflow.services.scan import scan
 from tests.support.records import record, vignettes
 
 BOOK = load_rulebook()
 DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 AS_OF_DATES = (date(2019, 6, 30), date(2024, 2, 29), date(2026, 12, 1), date(2031, 1, 15))
+# The import refuses imaging more than a year after its clock: no generated scan is later than this.
+LATEST_SCAN = date(2027, 6, 1)
 
 
 def jsonl(evaluations: list[Evaluation]) -> list[str]:
@@ -63,7 +69,7 @@ def random_record(rng: random.Random, number: int) -> dict[str, Any]:
     birth = random_day(rng, date(1935, 1, 1), date(1995, 1, 1))
     resection = random_day(rng, date(2012, 1, 1), date(2026, 6, 1))
     examined = rng.choice([None, 0, 4, 12, 20])
-    scan_days = sorted(random_day(rng, resection - timedelta(days=60), date(2030, 1, 1))
+    scan_days = sorted(random_day(rng, resection - timedelta(days=60), LATEST_SCAN)
                        for _ in range(rng.randrange(6)))
     imaging = [{"date": d.isoformat(), "modality": rng.choice(("CT", "CT", "MRI", "MRI", *MODALITIES))}
                for d in scan_days]
@@ -208,3 +214,41 @@ def test_a_shard_outside_the_shards_is_a_usage_error(cli_database: Path, args: l
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", "--as-of", "2026-12-01", *args]) == 2
     assert "--shard must be between" in capsys.readouterr().err
+
+
+# --team ----------------------------------------------------------------------------------------
+
+def test_an_unknown_team_is_a_usage_error_listing_the_known_teams(cli_database: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["scan", "--as-of", "2026-12-01", "--team", "nope"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith("netflow scan: error: unknown care team 'nope': the known teams are ")
+    assert "gi-onc-east" in line
+
+
+def test_a_configured_team_without_patients_scans_to_nothing(sqlite_engine: Engine, sqlite_url: str) -> None:
+    team = CareTeam(key="new-team", name="New", navigators=("nav@hospital.example",))
+    with PatientStore(sqlite_engine).transaction() as tx:
+        tx.replace_teams([team], utcnow())
+    with Installation.from_settings(Settings(database_url=sqlite_url)) as inst:
+        assert list(scan(inst, date(2026, 12, 1), team="new-team")) == []
+
+
+def test_the_known_teams_are_capped_at_twenty(sqlite_engine: Engine, sqlite_url: str, tmp_path: Path) -> None:
+    import_records(sqlite_engine, tmp_path, [record(patient_id=f"P{n:02d}", care_team=f"team-{n:02d}")
+                                             for n in range(25)])
+    with (Installation.from_settings(Settings(database_url=sqlite_url)) as inst,
+          pytest.raises(InputError) as raised):
+        scan(inst, date(2026, 12, 1), team="nope")
+    message = str(raised.value)
+    assert "team-19" in message and "team-20" not in message
+    assert message.endswith("team-18, team-19 and 5 more")
+
+
+def test_a_database_without_teams_says_how_to_load_them(sqlite_engine: Engine, sqlite_url: str) -> None:
+    with (Installation.from_settings(Settings(database_url=sqlite_url)) as inst,
+          pytest.raises(InputError, match="no care team is configured and no patient names one")):
+        scan(inst, date(2026, 12, 1), team="nope")

@@ -43,6 +43,8 @@ TEAM_GUIDELINES = {"hpb-west": "consensus2018"}  # the other teams follow the bo
 AS_OF_DATES = (date(2019, 6, 30), date(2024, 2, 29), date(2026, 12, 1), date(2031, 1, 15))
 STAMP = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)
 DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+# The import refuses imaging more than a year after its clock: no generated scan is later than this.
+LATEST_SCAN = date(2027, 6, 1)
 
 
 def day(rng: random.Random, start: date, end: date) -> date:
@@ -53,7 +55,7 @@ def v1_record(rng: random.Random, number: int) -> dict[str, Any]:
     """A random valid record of rules v1: v1 sites, modalities and guidelines, none of the v2 fields."""
     resection = day(rng, date(2012, 1, 1), date(2026, 6, 1))
     examined = rng.choice([None, 0, 4, 12])
-    scans = sorted({(day(rng, resection - timedelta(days=60), date(2030, 1, 1)),
+    scans = sorted({(day(rng, resection - timedelta(days=60), LATEST_SCAN),
                      rng.choice(("CT", "CT", "MRI", *V1_MODALITIES))) for _ in range(rng.randrange(5))})
     status = rng.choice(["active"] * 6 + ["recurrence", "deceased", "opted_out", "transferred"])
     return {

@@ -75,6 +75,7 @@ class RecordingHandler:
     refuse_every: str | None = None
     refuse_recipients: dict[str, str] = field(default_factory=dict)
     drop_nth: set[int] = field(default_factory=set)
+    keep_then_drop_nth: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -97,6 +98,13 @@ class RecordingHandler:
         refusal = self.refuse_every or self.refuse_nth.get(nth)
         if refusal is not None:
             return refusal
+        self._keep(server, session, envelope)
+        if nth in self.keep_then_drop_nth:  # RFC 5321 6.1: the message is the server's, the reply never leaves
+            assert server.transport is not None
+            server.transport.close()
+        return "250 2.0.0 Message accepted for delivery"
+
+    def _keep(self, server: SMTP, session: Session, envelope: Envelope) -> None:
         raw = envelope.original_content or b""
         parsed = message_from_bytes(raw, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -111,7 +119,6 @@ class RecordingHandler:
             tls=transport is not None and transport.get_extra_info("ssl_object") is not None,
             authenticated=bool(session.authenticated),
         ))
-        return "250 2.0.0 Message accepted for delivery"
 
 
 @dataclass
@@ -163,6 +170,11 @@ class SmtpTestServer:
     def drop_connection(self, nth: int) -> None:
         """Cut the connection when the nth message's data arrives, without accepting it."""
         self.handler.drop_nth.add(nth)
+
+    def keep_then_drop(self, nth: int) -> None:
+        """Keep the nth message (it is in `messages`, as a queued message is the server's), then cut the
+        connection before the 250 is written: the client never learns the message was accepted."""
+        self.handler.keep_then_drop_nth.add(nth)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@
         mailer.send(message)                # returns only once the server accepted the message;
                                             # otherwise raises DeliveryError(temporary=..., text=...)
 
+A DeliveryError is the server's answer to the message (an attempt at it); its subclass
+ServerUnavailable means there was no session to send it over (server unreachable, TLS, login,
+connection lost): never an attempt (`counts_as_attempt(error)`). See `smtp`.
+
 `FakeMailer` has the same interface for tests of other code; `write_eml` writes a message to a
 file a person can open (dry runs). No header is built from text that was not checked here, and
 no error message or repr ever holds the SMTP password.
@@ -26,7 +30,7 @@ from netflow.adapters.mail.settings import (
     parse_smtp_url,
     smtp_settings,
 )
-from netflow.adapters.mail.smtp import Mailer, SmtpMailer
+from netflow.adapters.mail.smtp import Mailer, ServerUnavailable, SmtpMailer, counts_as_attempt
 from netflow.config import Settings
 from netflow.errors import DeliveryError
 
@@ -36,10 +40,12 @@ __all__ = [
     "FakeMailer",
     "Mailer",
     "MailerFactory",
+    "ServerUnavailable",
     "SmtpMailer",
     "SmtpSettings",
     "build_message",
     "check_addresses",
+    "counts_as_attempt",
     "mailer_factory",
     "make_message_id",
     "message_domain",

@@ -6,6 +6,7 @@ from email.message import EmailMessage
 from types import TracebackType
 from typing import Self
 
+from netflow.adapters.mail.smtp import ServerUnavailable
 from netflow.errors import DeliveryError
 
 __all__ = ["FakeMailer"]
@@ -14,7 +15,9 @@ __all__ = ["FakeMailer"]
 class FakeMailer:
     """Stands in for SmtpMailer in tests of other code: keeps every accepted message in `sent`.
 
-        mailer = FakeMailer().fail(2, temporary=False)     # the 2nd send raises, the others pass
+        mailer = FakeMailer().fail(2, temporary=False)     # the 2nd send is refused (an attempt), the others pass
+        mailer = FakeMailer().drop(2)                      # the 2nd send loses the connection (no attempt)
+        mailer = FakeMailer().fail_connect()               # the server cannot be reached (ServerUnavailable)
         with mailer:
             ...
         assert [m["Message-ID"] for m in mailer.sent] == [...]
@@ -24,23 +27,28 @@ class FakeMailer:
         self.sent: list[EmailMessage] = []
         self.attempts = 0
         self.connections = 0
-        self._failures: dict[int, tuple[bool, str]] = {}
-        self._connect_failure: tuple[bool, str] | None = None
+        self._failures: dict[int, DeliveryError] = {}
+        self._connect_failure: ServerUnavailable | None = None
         self._open = False
 
     def fail(self, nth: int, *, temporary: bool = False, text: str = "550 rejected by FakeMailer") -> Self:
-        """Make the nth send attempt (counting from 1, over the mailer's life) raise DeliveryError."""
-        self._failures[nth] = (temporary, text)
+        """Make the nth send (counting from 1, over the mailer's life) a refusal of the message: DeliveryError."""
+        self._failures[nth] = DeliveryError(temporary, text)
+        return self
+
+    def drop(self, nth: int, *, text: str = "connection lost while sending (FakeMailer)") -> Self:
+        """Make the nth send lose its connection: ServerUnavailable("dropped"), not an attempt."""
+        self._failures[nth] = ServerUnavailable("dropped", True, text)
         return self
 
     def fail_connect(self, *, temporary: bool = True, text: str = "could not connect (FakeMailer)") -> Self:
-        """Make entering the with-block raise DeliveryError, as when the server is down."""
-        self._connect_failure = (temporary, text)
+        """Make entering the with-block raise ServerUnavailable("unreachable"), as when the server is down."""
+        self._connect_failure = ServerUnavailable("unreachable", temporary, text)
         return self
 
     def __enter__(self) -> Self:
         if self._connect_failure is not None:
-            raise DeliveryError(*self._connect_failure)
+            raise self._connect_failure
         self.connections += 1
         self._open = True
         return self
@@ -55,5 +63,5 @@ class FakeMailer:
         self.attempts += 1
         failure = self._failures.get(self.attempts)
         if failure is not None:
-            raise DeliveryError(*failure)
+            raise failure
         self.sent.append(message)

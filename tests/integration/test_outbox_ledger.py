@@ -1,0 +1,76 @@
+"""The outbox questions of the ledger on SQLite and PostgreSQL: note an error without counting, list,
+requeue failed messages with who and when (issue 16)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import cast
+
+import pytest
+
+from netflow.adapters.database import Database
+from netflow.adapters.db import upgrade
+from netflow.errors import InputError
+from netflow.installation import Installation
+from netflow.services.outbox import counts, listing, retry
+
+D = date(2026, 12, 1)
+
+
+class Inst:
+    """The part of an Installation the outbox use cases read: its database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    upgrade(database_url)
+    database = Database.open(database_url)
+    with database.transaction() as tx:
+        for n in (1, 2, 3):
+            tx.ledger.create_outbox_message(
+                kind="team_digest", team_key=f"team-{n}", run_id="r1", as_of=D, message_id=f"<digest-{n}@h.example>",
+                subject=f"NET surveillance - Team {n}: 1 due", sender="netflow@h.example", to=["nav@h.example"],
+                cc=[], body_text="body", body_html="<p>x</p>")
+    return database
+
+
+def test_noting_an_error_keeps_status_and_attempts(db: Database) -> None:
+    db.ledger.mark_attempt_failed(1, "451 later", 5)
+
+    db.ledger.note_error([1, 2], "could not connect to SMTP server x:25 (connection refused)")
+
+    found = {e.id: e for e in db.ledger.outbox_entries(("pending",), 10)}
+    assert [(found[i].status, found[i].attempts) for i in (1, 2, 3)] == [("pending", 1), ("pending", 0),
+                                                                         ("pending", 0)]
+    assert found[1].last_error == found[2].last_error == "could not connect to SMTP server x:25 (connection refused)"
+    assert found[3].last_error is None
+    db.dispose()
+
+
+def test_requeue_puts_only_failed_messages_back_and_records_who_and_when(db: Database) -> None:
+    inst = cast(Installation, Inst(db))
+    for _ in range(2):
+        db.ledger.mark_attempt_failed(1, "554 refused", 2)
+    db.ledger.mark_attempt_failed(2, "554 refused", 1)
+    db.ledger.mark_sent(3)
+    assert counts(inst) == {"pending": 0, "sent": 1, "failed": 2}
+
+    with pytest.raises(InputError, match="3 is sent"):
+        retry(inst, [1, 3], by="ops")
+    assert counts(inst)["failed"] == 2
+
+    done = retry(inst, None, by="  dr.\nops ")
+
+    assert done.requeued == [1, 2] and done.by == "dr. ops"
+    entries = {e.id: e for e in listing(inst).entries}
+    assert sorted(entries) == [1, 2]
+    first = entries[1]
+    assert (first.status, first.attempts, first.requeued_by) == ("pending", 0, "dr. ops")
+    assert first.requeued_at is not None and first.requeued_at.tzinfo is not None
+    assert first.last_error is not None and first.last_error.startswith("requeued by dr. ops at ")
+    assert first.last_error.endswith("UTC after 2 attempt(s); before: 554 refused")
+    assert retry(inst, None, by="ops").requeued == []
+    db.dispose()
