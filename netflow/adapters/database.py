@@ -1,19 +1,22 @@
-"""The patient database as the rest of netflow sees it: two stores, transactions, locks. No SQL here.
+"""The patient database as the rest of netflow sees it: three stores, transactions, locks. No SQL here.
 
     db = Database.open("sqlite:///var/netflow.db")
     db.check_ready()                                   # at this netflow's schema revision, else what to do
     db.schema().revision                               # where the schema stands (netflow db upgrade)
     db.patients.care_teams()                           # the patient tables: adapters/patients.py
-    db.ledger.pending_messages()                       # events, outbox and runs: adapters/ledger.py
-    with db.transaction(lock="build") as tx:           # several writes, one transaction, one writer
-        tx.ledger.create_outbox_message(...)
+    db.ledger.recent_runs()                            # events and runs: adapters/ledger.py
+    db.outbox.pending_messages()                       # the outbox: adapters/outbox.py
+    with db.transaction(lock="build") as tx:           # several writes, one transaction, one writer each
+        outbox_id = tx.outbox.create_outbox_message(...)
+        tx.ledger.attach_events(outbox_id, event_ids)
         tx.patients.mark_quarantine_reported(ids)
     with db.exclusive("send") as lock:                 # one sender at a time, over many transactions
         lock.check()
 
 Each table has one owner: `patients.py` owns patients, imaging_studies, quarantine, care_teams and
-team_members; `ledger.py` owns events, outbox and runs. A transaction that spans both hands out
-each owner's writer on the same connection. Services never see an engine, a connection or a row.
+team_members; `ledger.py` owns events and runs; `outbox.py` owns outbox. A transaction that spans
+several owners hands out each owner's writer on the same connection. Services never see an engine,
+a connection or a row.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy import Connection, Engine
 from netflow.adapters.db import SchemaState, make_engine, safe_url, schema_problem, schema_state, scrubbed_errors
 from netflow.adapters.ledger import Ledger, LedgerWriter
 from netflow.adapters.locks import HeldLock, exclusive, exclusive_transaction
+from netflow.adapters.outbox import Outbox, OutboxWriter
 from netflow.adapters.patients import PatientStore, PatientWriter
 from netflow.errors import DatabaseError, DatabaseUnavailable
 
@@ -39,6 +43,7 @@ class UnitOfWork:
 
     patients: PatientWriter
     ledger: LedgerWriter
+    outbox: OutboxWriter
     _conn: Connection
 
     def rollback(self) -> None:
@@ -53,6 +58,7 @@ class Database:
         self.engine = engine
         self.patients = PatientStore(engine)
         self.ledger = Ledger(engine)
+        self.outbox = Outbox(engine)
 
     @classmethod
     def open(cls, url: str) -> Database:
@@ -89,10 +95,10 @@ class Database:
         with scrubbed_errors():
             if lock is not None:
                 with exclusive_transaction(self.engine, lock) as conn:
-                    yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), conn)
+                    yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), OutboxWriter(conn), conn)
                 return
             with self.engine.begin() as conn:
-                yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), conn)
+                yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), OutboxWriter(conn), conn)
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[HeldLock]:

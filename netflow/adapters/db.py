@@ -63,6 +63,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A timestamp read back from the database, UTC-aware (SQLite returns them naive)."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 def normalise_url(url: str | URL) -> URL:
     """Parse a database URL; plain `postgresql://` (or `postgres://`) URLs use the psycopg 3 driver."""
     parsed = make_url(url) if isinstance(url, str) else url

@@ -25,8 +25,8 @@ from email.message import EmailMessage
 from typing import TypeVar
 
 from netflow.adapters.database import Database
-from netflow.adapters.ledger import OutboxMessage
 from netflow.adapters.mail import DeliveryError, MailerFactory, ServerUnavailable, build_message
+from netflow.adapters.outbox import OutboxMessage
 
 __all__ = ["SendResult", "deliver", "outage_line", "send_pending", "to_email"]
 
@@ -141,11 +141,11 @@ def send_pending(db: Database, mailer: MailerFactory, max_attempts: int,
     result = SendResult()
 
     def sent(message: OutboxMessage) -> None:
-        db.ledger.mark_sent(message.id)
+        db.outbox.mark_sent(message.id)
         result.sent += 1
 
     def failed(message: OutboxMessage, error: str, permanent: bool) -> None:
-        status = db.ledger.mark_attempt_failed(message.id, error, 1 if permanent else max_attempts)
+        status = db.outbox.mark_attempt_failed(message.id, error, 1 if permanent else max_attempts)
         if status == "failed":
             result.failed += 1
         else:
@@ -157,14 +157,14 @@ def send_pending(db: Database, mailer: MailerFactory, max_attempts: int,
     def held(messages: Sequence[OutboxMessage], error: str) -> None:
         if not messages:
             return
-        db.ledger.note_error([m.id for m in messages], error)
+        db.outbox.note_error([m.id for m in messages], error)
         result.retrying += len(messages)
         result.held += len(messages)
         ids = ", ".join(str(m.id) for m in messages[:10]) + (", ..." if len(messages) > 10 else "")
         result.problems.append(f"outbox {ids}: still pending, no attempt counted: {error}")
 
     with db.exclusive("send") as lock:
-        pending = db.ledger.pending_messages(teams)
+        pending = db.outbox.pending_messages(teams)
         if pending:
             # a run whose lock session ended stops before its next message: another run may hold it now
             outage = deliver(pending, to_email, mailer, sent=sent, failed=failed, held=held,

@@ -103,12 +103,13 @@ def letter_message(letter: Letter, config: Settings, as_of: date, number: int) -
 
 
 def _store(tx: UnitOfWork, letter: Letter, config: Settings, as_of: date, run_id: str) -> int:
-    outbox_id = tx.ledger.create_outbox_message(
+    outbox_id = tx.outbox.create_outbox_message(
         kind=letter.kind, team_key=letter.team_key, run_id=run_id, as_of=as_of,
         message_id=f"<pending.{uuid.uuid4().hex}@netflow.local>", subject=letter.subject,
         sender=config.mail_from, to=letter.to, cc=letter.cc, body_text=letter.body_text,
-        body_html=letter.body_html, event_ids=letter.event_ids)
-    tx.ledger.set_message_id(outbox_id, make_message_id(outbox_id, message_domain(config), as_of=as_of))
+        body_html=letter.body_html)
+    tx.ledger.attach_events(outbox_id, letter.event_ids)
+    tx.outbox.set_message_id(outbox_id, make_message_id(outbox_id, message_domain(config), as_of=as_of))
     return outbox_id
 
 

@@ -108,7 +108,7 @@ class Week:
                        unconfigured_teams: list[str], outbox: Mapping[str, int] | None = None) -> ReportLetter | None:
         """The data steward's report, or None when there is no steward or nothing to report.
 
-        `outbox`: messages by status (`Ledger.outbox_counts()`); pending and failed ones are reported."""
+        `outbox`: messages by status (`Outbox.outbox_counts()`); pending and failed ones are reported."""
         if not self.config.data_steward:
             return None
         counts = outbox or {}

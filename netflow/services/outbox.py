@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from netflow.adapters.ledger import OUTBOX_STATUSES, OutboxEntry
+from netflow.adapters.outbox import OUTBOX_STATUSES, OutboxEntry
 from netflow.errors import InputError
 from netflow.installation import Installation
 
@@ -52,7 +52,7 @@ class RequeueResult:
 
 def counts(inst: Installation) -> dict[str, int]:
     """Messages by status, every status present (0 when there is none)."""
-    found = inst.db.ledger.outbox_counts()
+    found = inst.db.outbox.outbox_counts()
     return {status: found.get(status, 0) for status in OUTBOX_STATUSES}
 
 
@@ -63,7 +63,7 @@ def listing(inst: Installation, status: str | None = None, limit: int = 100) -> 
     if limit < 1:
         raise InputError(f"the limit must be a positive number, got {limit}")
     statuses = (status,) if status is not None else UNDELIVERED
-    return OutboxListing(inst.db.ledger.outbox_entries(statuses, limit), statuses, counts(inst))
+    return OutboxListing(inst.db.outbox.outbox_entries(statuses, limit), statuses, counts(inst))
 
 
 def retry(inst: Installation, ids: Sequence[int] | None, by: str) -> RequeueResult:
@@ -78,8 +78,8 @@ def retry(inst: Installation, ids: Sequence[int] | None, by: str) -> RequeueResu
         raise InputError("name the outbox ids to requeue, or ask for every failed one")
     with inst.db.transaction() as tx:
         if ids is not None:
-            _check_failed(ids, tx.ledger.outbox_statuses(ids))
-        requeued = tx.ledger.requeue_failed(None if ids is None else sorted(set(ids)), who)
+            _check_failed(ids, tx.outbox.outbox_statuses(ids))
+        requeued = tx.outbox.requeue_failed(None if ids is None else sorted(set(ids)), who)
     return RequeueResult(requeued, who)
 
 

@@ -107,7 +107,7 @@ def _send(inst: Installation, week: Week, letters: list[ReportLetter], mailer: M
 
     def sent(letter: ReportLetter) -> None:
         with inst.db.transaction() as tx:
-            tx.ledger.create_outbox_message(
+            tx.outbox.create_outbox_message(
                 kind=letter.kind, team_key=letter.team_key, run_id=week.run_id, as_of=week.as_of,
                 message_id=letter.message_id, subject=letter.subject, sender=sender, to=letter.to, cc=(),
                 body_text=letter.body_text, body_html=letter.body_html, status="sent")
@@ -145,7 +145,7 @@ def weekly_report(inst: Installation, as_of: date, run_id: str, *, dry_run: bool
     chosen = _select(metrics, directory, selected, as_of, result)
     result.metrics = {m.team_key: m for m, _ in chosen}
     steward = metrics if selected is None else None
-    outbox = inst.db.ledger.outbox_counts() if steward is not None else None
+    outbox = inst.db.outbox.outbox_counts() if steward is not None else None
     if dry_run:
         for letter in _letters(week, chosen, steward, open_quarantine, set(), result, outbox):
             if eml_dir is not None:
@@ -154,7 +154,7 @@ def weekly_report(inst: Installation, as_of: date, run_id: str, *, dry_run: bool
         return result
     mailer = inst.mailer()  # a bad SMTP setting fails here, before anything is rendered
     with inst.db.exclusive("report"):
-        done = inst.db.ledger.sent_message_ids([*(week.message_id(team.key) for _, team in chosen),
+        done = inst.db.outbox.sent_message_ids([*(week.message_id(team.key) for _, team in chosen),
                                                 week.message_id(None)])
         letters = _letters(week, chosen, steward, open_quarantine, done, result, outbox)
         if letters:

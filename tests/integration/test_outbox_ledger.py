@@ -1,4 +1,4 @@
-"""The outbox questions of the ledger on SQLite and PostgreSQL: note an error without counting, list,
+"""The outbox questions (adapters/outbox.py) on SQLite and PostgreSQL: note an error without counting, list,
 requeue failed messages with who and when (issue 16)."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def db(database_url: str) -> Database:
     database = Database.open(database_url)
     with database.transaction() as tx:
         for n in (1, 2, 3):
-            tx.ledger.create_outbox_message(
+            tx.outbox.create_outbox_message(
                 kind="team_digest", team_key=f"team-{n}", run_id="r1", as_of=D, message_id=f"<digest-{n}@h.example>",
                 subject=f"NET surveillance - Team {n}: 1 due", sender="netflow@h.example", to=["nav@h.example"],
                 cc=[], body_text="body", body_html="<p>x</p>")
@@ -38,11 +38,11 @@ def db(database_url: str) -> Database:
 
 
 def test_noting_an_error_keeps_status_and_attempts(db: Database) -> None:
-    db.ledger.mark_attempt_failed(1, "451 later", 5)
+    db.outbox.mark_attempt_failed(1, "451 later", 5)
 
-    db.ledger.note_error([1, 2], "could not connect to SMTP server x:25 (connection refused)")
+    db.outbox.note_error([1, 2], "could not connect to SMTP server x:25 (connection refused)")
 
-    found = {e.id: e for e in db.ledger.outbox_entries(("pending",), 10)}
+    found = {e.id: e for e in db.outbox.outbox_entries(("pending",), 10)}
     assert [(found[i].status, found[i].attempts) for i in (1, 2, 3)] == [("pending", 1), ("pending", 0),
                                                                          ("pending", 0)]
     assert found[1].last_error == found[2].last_error == "could not connect to SMTP server x:25 (connection refused)"
@@ -53,9 +53,9 @@ def test_noting_an_error_keeps_status_and_attempts(db: Database) -> None:
 def test_requeue_puts_only_failed_messages_back_and_records_who_and_when(db: Database) -> None:
     inst = cast(Installation, Inst(db))
     for _ in range(2):
-        db.ledger.mark_attempt_failed(1, "554 refused", 2)
-    db.ledger.mark_attempt_failed(2, "554 refused", 1)
-    db.ledger.mark_sent(3)
+        db.outbox.mark_attempt_failed(1, "554 refused", 2)
+    db.outbox.mark_attempt_failed(2, "554 refused", 1)
+    db.outbox.mark_sent(3)
     assert counts(inst) == {"pending": 0, "sent": 1, "failed": 2}
 
     with pytest.raises(InputError, match="3 is sent"):
