@@ -25,7 +25,7 @@ COPY --chown=airflow:root pyproject.toml requirements.lock README.md /opt/netflo
 COPY --chown=airflow:root netflow/ /opt/netflow/src/netflow/
 COPY --chown=airflow:root netflow_airflow/ /opt/netflow/src/netflow_airflow/
 RUN pip install --no-cache-dir -c /opt/netflow/src/requirements.lock \
-        "apache-airflow==${AIRFLOW_VERSION}" "/opt/netflow/src[airflow]" \
+        "apache-airflow==${AIRFLOW_VERSION}" "/opt/netflow/src[airflow,celery]" \
  && rm -rf /opt/netflow/src
 
 COPY --chown=airflow:root templates/ /opt/netflow/templates/

@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==25.3"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[airflow,dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[airflow,celery,dev]"
 	@touch $(STAMP)
 
 lint: install
@@ -32,8 +32,9 @@ test: install browser lint typecheck
 unit: install
 	$(BIN)/pytest -q tests/unit
 
+# make run EXECUTOR=celery WORKERS=2: the CeleryExecutor with 2 workers on this machine's Redis and PostgreSQL.
 run: install
-	@scripts/run.sh
+	@EXECUTOR="$(EXECUTOR)" WORKERS="$(WORKERS)" scripts/run.sh
 
 # Long fuzz runs of the importers and the teams loader (CI runs a short version in make test).
 fuzz: install

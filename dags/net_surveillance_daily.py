@@ -88,6 +88,7 @@ def net_surveillance_daily() -> None:
     def build(recorded: list[dict[str, Any]]) -> dict[str, Any]:
         from netflow.services import daily
 
+        recorded = glue.mapped_results(recorded)  # one request, not one per shard and a 404 past the last
         with glue.current_run() as run:
             return daily.build(run.inst, daily.recorded_on(recorded), run.run_id, recorded, teams=run.teams,
                                dry_run=run.dry_run).as_counts()
@@ -106,6 +107,7 @@ def net_surveillance_daily() -> None:
     def summary(recorded: list[dict[str, Any]], built: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
         from netflow.services import daily
 
+        recorded = glue.mapped_results(recorded)
         with glue.current_run() as run:
             result = daily.summary(run.inst, daily.recorded_on(recorded), run.run_id, recorded, built, sent,
                                    dry_run=run.dry_run)

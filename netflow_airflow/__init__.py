@@ -7,9 +7,10 @@ is lazy: nothing reads a connection or the database when a DAG file is parsed.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -18,9 +19,11 @@ from netflow.config import ConfigError, Settings
 if TYPE_CHECKING:
     from netflow.installation import Installation
 
+T = TypeVar("T")
+
 __all__ = ["Run", "allow_future", "as_of", "current_run", "database_url_from_connection", "default_args", "dry_run",
-           "failure_notifier", "installation", "run_date", "run_id", "schedule_settings", "settings",
-           "smtp_url_from_connection", "teams"]
+           "failure_notifier", "installation", "mapped_results", "run_date", "run_id", "schedule_settings", "settings",
+           "smtp_url_from_connection", "teams", "worker_hostname"]
 
 
 def schedule_settings() -> Settings:
@@ -186,6 +189,25 @@ def current_run() -> Run:
     return Run(inst, run_id(context), teams(context), dry_run(context),
                str(context["params"].get("as_of") or "").strip(), run_date(context, inst.settings),
                allow_future(context))
+
+
+def worker_hostname() -> str:
+    """The host name a task instance records (`[core] hostname_callable`): NETFLOW_WORKER_HOSTNAME when set,
+    else the machine's FQDN as Airflow's default. Several Celery workers on one machine (`make run
+    EXECUTOR=celery WORKERS=2`, the scale-out test) set it to tell their task instances apart."""
+    import os
+    import socket
+
+    return os.environ.get("NETFLOW_WORKER_HOSTNAME") or socket.getfqdn()
+
+
+def mapped_results(values: Sequence[T]) -> list[T]:
+    """The results of a mapped task (every map index, in order) as a plain list, read in one request.
+
+    Airflow passes a mapped task's results downstream as a lazy sequence; iterating it asks for one item
+    after another until the API answers 404 past the last one, and the Task SDK logs that 404 at level
+    error ("XCom not found ... offset=N"). A slice reads them all at once and never asks past the end."""
+    return list(values[:])
 
 
 def default_args(config: Settings, **overrides: Any) -> dict[str, Any]:

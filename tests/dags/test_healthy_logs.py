@@ -1,0 +1,44 @@
+"""A healthy daily run logs nothing at level error (no alarming lines for the operators to learn to ignore)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.cohort import Cohort, make_cohort
+from tests.support.smtp import SmtpTestServer
+
+D = "2026-12-01"
+# structlog's console and JSON renderers, and the stdlib logging format: an error line in any of them
+ERROR_LINE = re.compile(r"\[(error|critical)\s*\]|\"level\":\s*\"(error|critical)\"|\b(ERROR|CRITICAL)\b")
+
+
+@pytest.fixture
+def cohort(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpTestServer,
+           no_retries: None) -> Cohort:
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT",
+                       f"smtp://127.0.0.1:{smtp_server.port}?disable_ssl=true&disable_tls=true"
+                       "&from_email=netflow%40hospital.example")
+    monkeypatch.setenv("NETFLOW_SHARDS", "4")  # a mapped record_shard whose results build and summary read
+    return make_cohort(f"sqlite:///{tmp_path / 'netflow.db'}", tmp_path, monkeypatch, "smtp://127.0.0.1:1")
+
+
+def test_a_healthy_sharded_run_logs_no_error(dagbag: Any, cohort: Cohort, smtp_server: SmtpTestServer,
+                                             caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+                                             ) -> None:
+    from airflow.sdk import DagRunState
+
+    caplog.set_level(logging.DEBUG)
+    dag_run = dagbag.dags["net_surveillance_daily"].test(run_conf={"as_of": D})
+    out, err = capfd.readouterr()
+
+    assert dag_run.state == DagRunState.SUCCESS
+    # TODO(issue 17): run after tests/dags/test_daily_run.py in one session, this run sends no mail (alone: 3); the
+    # cause is not found yet, so the mail count is not asserted here (test_daily_run.py asserts it)
+    records = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+    lines = [line for line in (out + err).splitlines() if ERROR_LINE.search(line)]
+    assert records == [] and lines == [], "\n".join(records + lines)
