@@ -10,7 +10,7 @@ the worklist all evaluate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import date
 
 from netflow.adapters.database import Database
@@ -42,8 +42,6 @@ def evaluate_cohort(db: Database, as_of: date, book: RuleBook, *, team: str | No
         yield evaluate_stored(record, as_of, book, team_guidelines.get(record.care_team))
 
 
-def evaluate_patient(db: Database, record: PatientRecord, as_of: date, book: RuleBook,
-                     team_guidelines: Mapping[str, str] | None = None) -> Evaluation:
-    """One stored patient's evaluation, as the cohort evaluation would give it."""
-    chosen = team_guidelines if team_guidelines is not None else db.patients.team_guidelines()
-    return evaluate_stored(record, as_of, book, chosen.get(record.care_team))
+def evaluate_patient(db: Database, record: PatientRecord, as_of: date, book: RuleBook) -> Evaluation:
+    """One stored patient's evaluation under the record's, its team's or the default guideline."""
+    return evaluate_stored(record, as_of, book, db.patients.team_guidelines().get(record.care_team))

@@ -30,8 +30,20 @@ them as such.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 __all__ = ["CohortError", "ConfigurationError", "DatabaseError", "DatabaseUnavailable", "DeliveryError", "InputError",
-           "NetflowError", "NotMigrated", "SchemaTooNew"]
+           "NetflowError", "NotMigrated", "SchemaTooNew", "capped"]
+
+
+def capped(items: Sequence[str], limit: int, show: Callable[[str], str] = str) -> str:
+    """Items for a one-line message: the first `limit` (each through `show`), then "and N more".
+
+    >>> capped(["a", "b", "c"], 2)
+    'a, b and 1 more'
+    """
+    head = ", ".join(show(item) for item in items[:limit])
+    return head if len(items) <= limit else f"{head} and {len(items) - limit} more"
 
 
 class NetflowError(Exception):

@@ -148,7 +148,7 @@ class Run:
     """What a task of a netflow DAG run works with: the installation, and the run's id and params.
 
         with glue.current_run() as run:
-            return daily.record(run.inst, run.day(as_of), run.run_id, teams=run.teams).as_counts()
+            return daily.record(run.inst, date.fromisoformat(as_of), run.run_id, teams=run.teams).as_counts()
     """
 
     inst: Installation
@@ -167,11 +167,6 @@ class Run:
 
         return settle_as_of(self.requested_as_of, self.run_date, timezone=self.inst.settings.timezone,
                             allow_future=self.allow_future)
-
-    @staticmethod
-    def day(iso: str) -> date:
-        """A date passed on by an upstream task (ISO text in XCom)."""
-        return date.fromisoformat(iso)
 
     def __enter__(self) -> Run:
         return self

@@ -51,7 +51,6 @@ def register(sub: Any) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     with installation() as inst:
-        inst.db.check_ready()
         found = listing(inst, args.status, args.limit)
     print(render(found))
     return 0
@@ -62,7 +61,6 @@ def run_retry(args: argparse.Namespace) -> int:
         raise UsageError("give outbox ids to requeue, or --failed for every failed message (not both)")
     by = args.by or _login_name()
     with installation() as inst:
-        inst.db.check_ready()
         result = retry(inst, None if args.failed else args.ids, by)
     if not result.requeued:
         print("no failed message to requeue")

@@ -48,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
     if args.eml_dir and not args.dry_run:
         raise UsageError("--eml-dir goes with --dry-run")
     with installation() as inst:
-        inst.db.check_ready()
         result = remind(inst, args.as_of, run_id(args.run_id), dry_run=args.dry_run, eml_dir=args.eml_dir,
                         teams=frozenset(args.teams) if args.teams else None)
     _print(result, args.as_of)

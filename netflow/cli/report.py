@@ -59,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     if args.eml_dir and not args.dry_run:
         raise UsageError("--eml-dir goes with --dry-run")
     with installation() as inst:
-        inst.db.check_ready()
         result = weekly_report(inst, args.as_of, run_id(args.run_id), dry_run=args.dry_run, eml_dir=args.eml_dir,
                                teams=args.teams)
     _print(result)

@@ -37,7 +37,7 @@ from types import TracebackType
 from typing import IO, Any, NamedTuple
 
 from netflow.domain.record import RECORD_FIELDS, FieldError
-from netflow.errors import InputError
+from netflow.errors import InputError, capped
 
 __all__ = ["IMAGING_COLUMNS", "PATIENT_COLUMNS", "Source", "SourceChanged", "SourceError", "SourceRow",
            "changed_message", "listed", "open_source", "shown"]
@@ -97,9 +97,7 @@ def shown(name: str) -> str:
 
 def listed(names: Iterable[str]) -> str:
     """Names for an error message: the first MAX_LISTED (each `shown`), then "and N more"."""
-    items = list(names)
-    head = ", ".join(shown(n) for n in items[:MAX_LISTED])
-    return head if len(items) <= MAX_LISTED else f"{head} and {len(items) - MAX_LISTED} more"
+    return capped(list(names), MAX_LISTED, shown)
 
 
 @dataclass(frozen=True, slots=True)

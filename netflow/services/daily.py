@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from netflow.adapters.db import utcnow
-from netflow.adapters.mail import MailerFactory, check_addresses, smtp_settings, write_eml
+from netflow.adapters.mail import MailerFactory, mailer_factory, write_eml
 from netflow.config import ConfigError
 from netflow.domain.dates import parse_iso_date
 from netflow.domain.digest import check_worklist_url
@@ -108,8 +108,7 @@ def check(inst: Installation, requested_as_of: str | None, run_date: date, *, al
     the installation's time zone) only with `allow_future`."""
     settings = inst.settings
     as_of = settle_as_of(requested_as_of, run_date, timezone=settings.timezone, allow_future=allow_future)
-    smtp_settings(settings)
-    check_addresses(settings)
+    mailer_factory(settings)  # the SMTP URL and the sender and steward addresses (the send step builds it again)
     check_worklist_url(settings.worklist_url)
     if not (settings.templates_dir / "email").is_dir():
         raise ConfigurationError(f"the email templates are not at {settings.templates_dir}; "
@@ -242,6 +241,7 @@ def remind(inst: Installation, as_of: date, run_id: str, *, dry_run: bool = Fals
     A dry run records and sends nothing: the digests it would send are built (with the events it
     would record) and, with `eml_dir`, written there as .eml files. The mail settings are checked
     before anything is recorded."""
+    inst.db.check_ready()
     mailer = None if dry_run else inst.mailer()
     recorded = record(inst, as_of, run_id, teams=teams, dry_run=dry_run)
     parts = [recorded.as_counts()]

@@ -58,6 +58,7 @@ def counts(inst: Installation) -> dict[str, int]:
 
 def listing(inst: Installation, status: str | None = None, limit: int = 100) -> OutboxListing:
     """The newest `limit` messages with `status` (None: pending and failed, what is not delivered)."""
+    inst.db.check_ready()
     if status is not None and status not in OUTBOX_STATUSES:
         raise InputError(f"status must be one of {', '.join(OUTBOX_STATUSES)}, got {status!r}")
     if limit < 1:
@@ -71,6 +72,7 @@ def retry(inst: Installation, ids: Sequence[int] | None, by: str) -> RequeueResu
 
     All or nothing: when an id is unknown or its message is not failed (pending already, or sent: it would
     be sent twice), InputError names it and nothing is requeued. `by` is who asked (one line)."""
+    inst.db.check_ready()
     who = " ".join(by.split())[:BY_CHARS]
     if not who:
         raise InputError("say who requeues the messages (--by NAME)")

@@ -10,7 +10,7 @@ from datetime import date
 
 from netflow.cohort import evaluate_cohort
 from netflow.domain.evaluation import Evaluation
-from netflow.errors import InputError
+from netflow.errors import InputError, capped
 from netflow.installation import Installation
 
 __all__ = ["scan"]
@@ -44,7 +44,4 @@ def _known_teams(keys: Collection[str], limit: int = LISTED_TEAMS) -> str:
     """One line naming the known team keys (sorted; the first `limit`, then how many more)."""
     if not keys:
         return "no care team is configured and no patient names one (load them with 'netflow teams load')"
-    listed = sorted(keys)
-    shown = ", ".join(listed[:limit])
-    more = f" and {len(listed) - limit} more" if len(listed) > limit else ""
-    return f"the known teams are {shown}{more}"
+    return f"the known teams are {capped(sorted(keys), limit)}"

@@ -56,3 +56,15 @@ def no_retries(dagbag: Any) -> Iterator[None]:
     for dag in dagbag.dags.values():
         for t in dag.tasks:
             t.retries = saved[(dag.dag_id, t.task_id)]
+
+
+@pytest.fixture
+def cohort(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: Any,
+           no_retries: None) -> Any:
+    """The test cohort in a SQLite patient database, mail through the Airflow connection to `smtp_server`."""
+    from tests.support.cohort import make_cohort
+
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT",
+                       f"smtp://127.0.0.1:{smtp_server.port}?disable_ssl=true&disable_tls=true"
+                       "&from_email=netflow%40hospital.example")
+    return make_cohort(f"sqlite:///{tmp_path / 'netflow.db'}", tmp_path, monkeypatch, "smtp://127.0.0.1:1")

@@ -14,15 +14,6 @@ from tests.support.smtp import SmtpTestServer
 D = "2026-12-01"
 
 
-@pytest.fixture
-def cohort(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpTestServer,
-           no_retries: None) -> Cohort:
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT",
-                       f"smtp://127.0.0.1:{smtp_server.port}?disable_ssl=true&disable_tls=true"
-                       "&from_email=netflow%40hospital.example")
-    return make_cohort(f"sqlite:///{tmp_path / 'netflow.db'}", tmp_path, monkeypatch, "smtp://127.0.0.1:1")
-
-
 def run(dagbag: Any, **conf: Any) -> Any:
     from airflow.sdk import DagRunState
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cohort import Cohort, make_cohort
+from tests.support.cohort import Cohort
 from tests.support.smtp import SmtpTestServer
 
 D = "2026-12-01"
@@ -18,15 +17,11 @@ ERROR_LINE = re.compile(r"\[(error|critical)\s*\]|\"level\":\s*\"(error|critical
 
 
 @pytest.fixture
-def cohort(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpTestServer,
-           no_retries: None) -> Cohort:
-    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT",
-                       f"smtp://127.0.0.1:{smtp_server.port}?disable_ssl=true&disable_tls=true"
-                       "&from_email=netflow%40hospital.example")
+def shards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NETFLOW_SHARDS", "4")  # a mapped record_shard whose results build and summary read
-    return make_cohort(f"sqlite:///{tmp_path / 'netflow.db'}", tmp_path, monkeypatch, "smtp://127.0.0.1:1")
 
 
+@pytest.mark.usefixtures("shards")
 def test_a_healthy_sharded_run_logs_no_error(dagbag: Any, cohort: Cohort, smtp_server: SmtpTestServer,
                                              caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
                                              ) -> None:

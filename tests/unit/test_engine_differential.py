@@ -22,24 +22,11 @@ import pytest
 from netflow.domain import evaluate
 from netflow.guidelines import load_rulebook
 from tests.support.records import vignettes
-from tests.support.spec_oracle import oracle
+from tests.support.spec_oracle import GUIDELINES, MODALITIES, oracle
+from tests.support.spec_oracle import PRIMARY_SITES as SITES
 
 SEED = 20260
 RECORDS = 20_000
-GUIDELINES = ("nccn", "consensus2018", "esmo2020")
-SITES = (
-    "pancreas",
-    "small_intestine",
-    "appendix",
-    "rectum",
-    "colon",
-    "stomach",
-    "duodenum",
-    "lung",
-    "thymus",
-    "other",
-)
-MODALITIES = ("CT", "MRI", "SSTR_PET", "FDG_PET", "US", "EUS", "endoscopy", "other")
 AS_OF_DATES = ("2026-12-01", "2025-02-28", "2024-02-29", "2026-03-31", "2027-01-31", "2025-06-15")
 #: months after the resection where the spec changes something: phase boundaries (24, 36,
 #: 60), horizons (12, 15, 120) and the windows' bounds.
