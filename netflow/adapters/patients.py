@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import secrets
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from netflow.domain.record import FieldError, PatientRecord, Scan
 from netflow.domain.teams import ROLES, CareTeam
 
 __all__ = ["PATIENT_FIELDS", "PatientStore", "PatientWriter", "QuarantineEntry", "QuarantineRow", "bucket_of",
-           "record_hash"]
+           "new_ref", "record_hash"]
 
 # The patient columns that hold the record (everything but imaging), in record order.
 PATIENT_FIELDS = (
@@ -47,7 +48,7 @@ PATIENT_FIELDS = (
 V2_FIELDS = ("resection_type", "lymphovascular_invasion", "gastric_type")
 V1_FIELDS = tuple(f for f in PATIENT_FIELDS if f not in V2_FIELDS)
 # The columns of a patients row as upsert_patients writes it, and of an imaging row.
-PATIENT_ROW = (*PATIENT_FIELDS, "bucket", "record_hash", "created_at", "updated_at")
+PATIENT_ROW = (*PATIENT_FIELDS, "bucket", "record_hash", "created_at", "updated_at", "ref")
 IMAGING_ROW = ("patient_id", "date", "modality", "created_at")
 ScanKey = tuple[str, date, str]
 
@@ -60,6 +61,11 @@ def bucket_of(patient_id: str) -> int:
 _record_values = operator.attrgetter(*PATIENT_FIELDS)
 _v1_values = operator.attrgetter(*V1_FIELDS)
 _v2_values = operator.attrgetter(*V2_FIELDS)
+
+
+def new_ref() -> str:
+    """A new patient reference for URLs and emails: 96 random bits, URL-safe (16 characters), never the MRN."""
+    return secrets.token_urlsafe(12)
 
 
 def _iso(value: object) -> str:
@@ -142,8 +148,9 @@ class PatientWriter:
         """Insert new patients, overwrite the fields of known ones (by patient_id).
 
         Each record comes with its `record_hash`, which the caller computed to tell what changed.
+        A new patient gets its reference (`ref`); a known one keeps the one it has.
         """
-        rows = [(*_record_values(record), bucket_of(record.patient_id), digest, now, now)
+        rows = [(*_record_values(record), bucket_of(record.patient_id), digest, now, now, new_ref())
                 for record, digest in records]
         changing = ", ".join(f"{name} = excluded.{name}" for name in (*PATIENT_FIELDS[1:], "record_hash", "updated_at"))
         insert_many(self._conn, patients, PATIENT_ROW, rows, f"ON CONFLICT (patient_id) DO UPDATE SET {changing}")
@@ -257,6 +264,19 @@ class PatientWriter:
         query = select(patients.c.patient_id, patients.c.name).where(patients.c.care_team == team)
         return {pid: name for pid, name in self._conn.execute(query)}
 
+    def patient_id_for_ref(self, ref: str) -> str | None:
+        """The patient_id behind a reference, or None when no patient has it."""
+        query = select(patients.c.patient_id).where(patients.c.ref == ref)
+        return self._conn.execute(query).scalar_one_or_none()
+
+    def refs(self, patient_ids: Collection[str]) -> dict[str, str]:
+        """The reference of each of these patients that is stored, by patient_id."""
+        found: dict[str, str] = {}
+        for ids in batched(sorted(patient_ids), IN_LIST):
+            query = select(patients.c.patient_id, patients.c.ref).where(patients.c.patient_id.in_(ids))
+            found.update({pid: ref for pid, ref in self._conn.execute(query) if ref is not None})
+        return found
+
     def find_record(self, patient_id: str) -> PatientRecord | None:
         """The stored patient with its imaging, or None when no patient has this id."""
         people = select(*(patients.c[name] for name in PATIENT_FIELDS)).where(patients.c.patient_id == patient_id)
@@ -319,6 +339,14 @@ class PatientStore:
     def find_record(self, patient_id: str) -> PatientRecord | None:
         with self._reading() as r:
             return r.find_record(patient_id)
+
+    def patient_id_for_ref(self, ref: str) -> str | None:
+        with self._reading() as r:
+            return r.patient_id_for_ref(ref)
+
+    def refs(self, patient_ids: Collection[str]) -> dict[str, str]:
+        with self._reading() as r:
+            return r.refs(patient_ids)
 
     def stream_records(self, team: str | None = None, shard: int = 0, shards: int = 1,
                        batch: int = 1000) -> Iterator[PatientRecord]:

@@ -30,14 +30,17 @@ from netflow.adapters.db import utcnow
 __all__ = [
     "BUCKETS",
     "NAMING_CONVENTION",
+    "audit_log",
     "care_teams",
     "events",
+    "follow_ups",
     "imaging_studies",
     "metadata",
     "outbox",
     "patients",
     "quarantine",
     "runs",
+    "team_access",
     "team_members",
     "utcnow",
 ]
@@ -86,17 +89,28 @@ patients = Table(
     Column("record_hash", String(64), nullable=False),
     _stamp("created_at"),
     _stamp("updated_at"),
+    # The opaque reference that addresses the patient in URLs and emails (never the MRN): random,
+    # set when the patient is first stored and never changed (migration 0004 filled existing rows).
+    Column("ref", String(24)),
+    Index(None, "ref", unique=True),
 )
 
 imaging_studies = Table(
     "imaging_studies",
     metadata,
     Column("id", Integer, primary_key=True),
-    # Not a foreign key: an imaging file may arrive before the patients file.
-    Column("patient_id", String(64), nullable=False, index=True),
+    # Not a foreign key: an imaging file may arrive before the patients file. No index of its own:
+    # the unique (patient_id, date, modality) index serves every lookup by patient (migration 0004).
+    Column("patient_id", String(64), nullable=False),
     Column("date", Date, nullable=False),
     Column("modality", String(16), nullable=False),
     _stamp("created_at"),
+    # Where the entry came from (migration 0004): NULL for an import file, "fhir" for a FHIR export,
+    # "navigator" for a scan a nurse recorded as done elsewhere (a follow-up action). Imports never
+    # delete imaging, whatever its source.
+    Column("source", String(16)),
+    # The source's own key for the entry: the FHIR resource ("ImagingStudy/123"), the follow-up id.
+    Column("source_key", String(200)),
     UniqueConstraint("patient_id", "date", "modality"),
 )
 
@@ -177,6 +191,50 @@ events = Table(
     UniqueConstraint("patient_id", "kind", "event_key"),
     Index(None, "patient_id"),
     Index(None, "outbox_id"),
+)
+
+# Follow-up actions recorded by the care team (migration 0004). Append-only: a withdrawal is a new
+# row naming the one it withdraws (`withdraws`), never an update or a delete.
+follow_ups = Table(
+    "follow_ups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("patient_id", String(64), nullable=False, index=True),
+    Column("care_team", String(64), nullable=False),
+    Column("action", String(20), nullable=False),  # scan_booked, done_elsewhere, deferred, contacted, note, withdrawn
+    Column("date", Date),  # scan_booked: the booked date; done_elsewhere: the scan's date
+    Column("until", Date),  # deferred: no reminders until this date
+    Column("modality", String(16)),  # done_elsewhere
+    Column("reason", Text),  # deferred
+    Column("note", Text),
+    Column("withdraws", Integer, ForeignKey("follow_ups.id")),
+    Column("recorded_by", String(100), nullable=False),
+    _stamp("recorded_at"),
+)
+
+# Who looked at or did what (migration 0004): follow-up actions, patient page views, exports.
+# Appended by the application, never updated or deleted by it.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _stamp("at"),
+    Column("username", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("patient_id", String(64)),
+    Column("team_key", String(64)),
+    Column("detail", Text),
+    Index(None, "at"),
+)
+
+# The Airflow users who may see and act on a team's patients: the teams file's `members` (migration 0004).
+team_access = Table(
+    "team_access",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_key", String(64), ForeignKey("care_teams.key", ondelete="CASCADE"), nullable=False),
+    Column("username", String(100), nullable=False),
+    UniqueConstraint("team_key", "username"),
 )
 
 runs = Table(

@@ -100,6 +100,21 @@ def test_a_changed_field_updates_the_patient(migrated_engine: Engine, tmp_path: 
     assert stored(migrated_engine)["A2"]["nodes_positive"] == 2
 
 
+def test_each_patient_gets_an_opaque_reference_that_an_update_keeps(migrated_engine: Engine, tmp_path: Path) -> None:
+    load(migrated_engine, write_jsonl(tmp_path / "p.jsonl", cohort()))
+    refs = {pid: row["ref"] for pid, row in stored(migrated_engine).items()}
+    assert len(set(refs.values())) == len(refs) == 3
+    assert all(len(ref) == 16 and pid not in ref for pid, ref in refs.items())
+    changed = cohort()
+    changed[1]["nodes_positive"] = 2
+    load(migrated_engine, write_jsonl(tmp_path / "p2.jsonl", changed))
+    assert {pid: row["ref"] for pid, row in stored(migrated_engine).items()} == refs
+    store = PatientStore(migrated_engine)
+    assert store.patient_id_for_ref(refs["A2"]) == "A2"
+    assert store.patient_id_for_ref("no-such-ref") is None
+    assert store.refs(["A1", "A9"]) == {"A1": refs["A1"]}
+
+
 def test_an_unchanged_record_bringing_a_new_scan_counts_as_updated(migrated_engine: Engine, tmp_path: Path) -> None:
     load(migrated_engine, write_jsonl(tmp_path / "p.jsonl", cohort()))
     again = cohort()

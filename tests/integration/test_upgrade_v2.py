@@ -192,6 +192,8 @@ def test_upgrading_a_v1_database_keeps_every_row_and_leaves_the_new_columns_null
         new = snapshot(engine, {"patients": ["patient_id", *V2_COLUMNS]})["patients"]
         assert len(new) == len(cohort)
         assert all(row[c] is None for row in new for c in V2_COLUMNS)
+        refs = [row["ref"] for row in snapshot(engine, {"patients": ["ref"]})["patients"]]
+        assert None not in refs and len(set(refs)) == len(cohort)  # migration 0004 gave each patient one
     finally:
         engine.dispose()
 
