@@ -29,7 +29,16 @@ from sqlalchemy.sql.elements import ColumnElement
 from netflow.adapters import streaming
 from netflow.adapters.bulk import insert_many
 from netflow.adapters.db import by_code_point, dialect_insert, scrubbed_errors
-from netflow.adapters.tables import BUCKETS, care_teams, imaging_studies, patients, quarantine, team_members, utcnow
+from netflow.adapters.tables import (
+    BUCKETS,
+    care_teams,
+    imaging_studies,
+    patients,
+    quarantine,
+    team_access,
+    team_members,
+    utcnow,
+)
 from netflow.batching import IN_LIST, batched
 from netflow.domain.record import FieldError, PatientRecord, Scan
 from netflow.domain.teams import ROLES, CareTeam
@@ -189,13 +198,16 @@ class PatientWriter:
             stmt = stmt.on_conflict_do_update(
                 index_elements=["key"],
                 set_={"name": stmt.excluded.name, "guideline": stmt.excluded.guideline,
-                      "updated_at": stmt.excluded.updated_at})
+                      "updated_at": stmt.excluded.updated_at, "fhir_ids": stmt.excluded.fhir_ids})
             self._conn.execute(stmt, {"key": team.key, "name": team.name, "guideline": team.guideline,
-                                      "updated_at": now})
+                                      "updated_at": now, "fhir_ids": json.dumps(team.fhir) if team.fhir else None})
             self._conn.execute(delete(team_members).where(team_members.c.team_key == team.key))
             members = [{"team_key": team.key, "role": role, "email": email} for role, email in team.members()]
             if members:
                 self._conn.execute(team_members.insert(), members)
+            self._conn.execute(delete(team_access).where(team_access.c.team_key == team.key))
+            if team.users:
+                self._conn.execute(team_access.insert(), [{"team_key": team.key, "username": u} for u in team.users])
 
     # Questions asked inside a transaction (the digest build reads and writes in one snapshot)
 
@@ -207,7 +219,12 @@ class PatientWriter:
         field_of = {role: field for field, role in ROLES.items()}
         for m in members:
             by_team[m.team_key][field_of[m.role]].append(m.email)
-        return {t.key: CareTeam(key=t.key, name=t.name, guideline=t.guideline,
+        users: dict[str, list[str]] = {t.key: [] for t in teams}
+        for key, username in self._conn.execute(select(team_access.c.team_key, team_access.c.username)
+                                                .order_by(team_access.c.id)):
+            users[key].append(username)
+        return {t.key: CareTeam(key=t.key, name=t.name, guideline=t.guideline, users=tuple(users[t.key]),
+                                fhir=tuple(json.loads(t.fhir_ids)) if t.fhir_ids else (),
                                 **{f: tuple(v) for f, v in by_team[t.key].items()}) for t in teams}
 
     def names(self, patient_ids: Collection[str]) -> dict[str, str | None]:

@@ -121,6 +121,7 @@ care_teams = Table(
     Column("name", Text, nullable=False),
     Column("guideline", String(64)),
     _stamp("updated_at"),
+    Column("fhir_ids", Text),  # the teams file's `fhir` identifiers as a JSON list (migration 0004)
 )
 
 team_members = Table(

@@ -28,6 +28,11 @@ class CareTeam:
     attendings: tuple[str, ...] = ()
     leads: tuple[str, ...] = ()
     guideline: str | None = None
+    # The Airflow user names who may see and act on the team's patients (the teams file's `members`).
+    users: tuple[str, ...] = ()
+    # The team's identifiers in the EHR, matched against a FHIR CareTeam's identifiers
+    # ("system|value", or a bare value matching any system): the teams file's `fhir`.
+    fhir: tuple[str, ...] = ()
 
     def members(self) -> tuple[tuple[str, str], ...]:
         """(role, address) pairs, roles as stored: navigator, attending, lead."""

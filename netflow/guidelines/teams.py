@@ -6,6 +6,8 @@
       navigators: [nav.one@hospital.example]
       attendings: [dr.two@hospital.example]
       leads: [lead.three@hospital.example]
+      members: [jdoe, asmith]    # optional: the Airflow users who see and act on this team's patients
+      fhir: ["urn:oid:2.16.840.1.113883.3.example|careteam-17"]  # optional: the team's FHIR CareTeam identifiers
 
 >>> teams = parse_teams(yaml_text, guidelines=("nccn", "consensus2018"))  # doctest: +SKIP
 
@@ -29,8 +31,11 @@ from netflow.errors import ConfigurationError
 
 __all__ = ["TeamsError", "load_teams_file", "parse_teams", "valid_address"]
 
-TEAM_KEYS = ("name", "guideline", *ROLES)
+TEAM_KEYS = ("name", "guideline", *ROLES, "members", "fhir")
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# An Airflow user name as the auth managers accept it: no spaces or control characters, at most 100.
+USER_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]{1,100}")
+FHIR_IDENTIFIER = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
 MAX_ADDRESS = 254
 
 
@@ -84,6 +89,24 @@ class _Reader:
                 found.append(address)
         return tuple(found)
 
+    def strings(self, key: str, field: str, value: Any, pattern: re.Pattern[str], one: str) -> tuple[str, ...]:
+        """A list of plain strings each matching `pattern` (a single string is a list of one)."""
+        where = f"team {key!r}, {field}"
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.fail(where, f"must be a list, each entry {one}")
+            return ()
+        found: list[str] = []
+        for position, item in enumerate(value, start=1):
+            if not isinstance(item, str) or not pattern.fullmatch(item):
+                self.fail(where, f"entry {position} must be {one}")
+            elif item not in found:
+                found.append(item)
+        return tuple(found)
+
     def guideline(self, key: str, value: Any) -> str | None:
         if value is None:
             return None
@@ -117,6 +140,10 @@ class _Reader:
             attendings=self.addresses(key, "attendings", body.get("attendings")),
             leads=self.addresses(key, "leads", body.get("leads")),
             guideline=self.guideline(key, body.get("guideline")),
+            users=self.strings(key, "members", body.get("members"), USER_PATTERN,
+                               "an Airflow user name (no spaces, at most 100 characters)"),
+            fhir=self.strings(key, "fhir", body.get("fhir"), FHIR_IDENTIFIER,
+                              'a FHIR identifier ("system|value" or a value; no spaces, at most 200 characters)'),
         )
         return team
 

@@ -10,8 +10,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from netflow.adapters.db import current_revision, head_revision, make_engine, upgrade
-from netflow.adapters.tables import metadata
+from netflow.adapters.patients import PatientStore
+from netflow.adapters.tables import metadata, utcnow
 from netflow.cli import main
+from netflow.domain.teams import CareTeam
 
 
 def drift(engine: Engine) -> list[object]:
@@ -71,6 +73,23 @@ def test_deleting_a_care_team_deletes_its_members(database_url: str) -> None:
             assert conn.execute(text("SELECT count(*) FROM team_members")).scalar_one() == 0
     finally:
         engine.dispose()
+
+
+def test_a_teams_users_and_fhir_identifiers_are_stored_and_replaced(database_url: str) -> None:
+    upgrade(database_url)
+    store = PatientStore(make_engine(database_url))
+    try:
+        team = CareTeam("t1", "Team", navigators=("a@hospital.example",), users=("jdoe", "asmith"),
+                        fhir=("urn:oid:1.2.3|ct-1",))
+        with store.transaction() as writer:
+            writer.replace_teams([team], utcnow())
+        assert store.care_teams() == {"t1": team}
+        fewer = CareTeam("t1", "Team", navigators=("a@hospital.example",), users=("asmith",))
+        with store.transaction() as writer:
+            writer.replace_teams([fewer], utcnow())
+        assert store.care_teams() == {"t1": fewer}
+    finally:
+        store.engine.dispose()
 
 
 def test_db_upgrade_creates_the_sqlite_folder_and_reports_the_revision(

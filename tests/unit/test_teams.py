@@ -124,3 +124,24 @@ def test_a_single_address_may_be_written_without_a_list(tmp_path: Path) -> None:
     path = tmp_path / "teams.yaml"
     path.write_text(yaml.safe_dump({"t1": {"name": "T", "navigators": "a@hospital.example"}}), encoding="utf-8")
     assert load_teams_file(path)[0].navigators == ("a@hospital.example",)
+
+
+def test_members_and_fhir_identifiers_are_read_and_kept_once() -> None:
+    [parsed] = parse_teams({"t1": team(members=["jdoe", "asmith", "jdoe"], fhir="urn:oid:1.2.3|careteam-17")})
+    assert parsed.users == ("jdoe", "asmith")
+    assert parsed.fhir == ("urn:oid:1.2.3|careteam-17",)
+    assert parsed.members() == (("navigator", "nav.one@hospital.example"),
+                                ("attending", "dr.two@hospital.example"), ("lead", "lead.three@hospital.example"))
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("members", ["j doe"], "team 't1', members: entry 1 must be an Airflow user name"),
+    ("members", ["x" * 101], "team 't1', members: entry 1 must be an Airflow user name"),
+    ("members", [7], "team 't1', members: entry 1 must be an Airflow user name"),
+    ("members", {"jdoe": 1}, "team 't1', members: must be a list"),
+    ("fhir", ["a\nb"], "team 't1', fhir: entry 1 must be a FHIR identifier"),
+    ("fhir", [""], "team 't1', fhir: entry 1 must be a FHIR identifier"),
+])
+def test_a_wrong_member_or_fhir_identifier_is_named(field: str, value: Any, message: str) -> None:
+    [problem] = problems({"t1": team(**{field: value})})
+    assert problem.startswith(message)

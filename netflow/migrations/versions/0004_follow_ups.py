@@ -2,7 +2,8 @@
 
 - `follow_ups`: the care team's actions on a patient (append-only; a withdrawal is a new row).
 - `audit_log`: who viewed or did what, appended by the application.
-- `team_access`: the Airflow users listed as a team's `members` in the teams file.
+- `team_access`: the Airflow users listed as a team's `members` in the teams file;
+  `care_teams.fhir_ids`: its `fhir` identifiers (matched against FHIR CareTeam resources).
 - `patients.ref`: the random reference that addresses a patient in URLs and emails instead of the
   MRN; every patient already stored gets one here.
 - `imaging_studies.source` and `.source_key`: where an entry came from (an import file, a FHIR
@@ -82,6 +83,7 @@ def upgrade() -> None:
     )
     # ADD COLUMN of nullable columns: no table rewrite on SQLite or PostgreSQL.
     op.add_column("patients", sa.Column("ref", sa.String(24), nullable=True))
+    op.add_column("care_teams", sa.Column("fhir_ids", sa.Text(), nullable=True))
     op.add_column("imaging_studies", sa.Column("source", sa.String(16), nullable=True))
     op.add_column("imaging_studies", sa.Column("source_key", sa.String(200), nullable=True))
     _fill_refs()
@@ -104,6 +106,7 @@ def downgrade() -> None:
     # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35 and later): none of these columns has a constraint left.
     op.drop_column("imaging_studies", "source_key")
     op.drop_column("imaging_studies", "source")
+    op.drop_column("care_teams", "fhir_ids")
     op.drop_column("patients", "ref")
     op.drop_table("team_access")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
