@@ -58,7 +58,7 @@ V2_FIELDS = ("resection_type", "lymphovascular_invasion", "gastric_type")
 V1_FIELDS = tuple(f for f in PATIENT_FIELDS if f not in V2_FIELDS)
 # The columns of a patients row as upsert_patients writes it, and of an imaging row.
 PATIENT_ROW = (*PATIENT_FIELDS, "bucket", "record_hash", "created_at", "updated_at", "ref")
-IMAGING_ROW = ("patient_id", "date", "modality", "created_at")
+IMAGING_ROW = ("patient_id", "date", "modality", "created_at", "source", "source_key")
 ScanKey = tuple[str, date, str]
 
 
@@ -166,7 +166,7 @@ class PatientWriter:
 
     def add_imaging(self, scans: Iterable[tuple[str, Scan]], now: datetime) -> None:
         """Store imaging studies; one already stored is left as it is."""
-        rows = [(pid, s.date, s.modality, now) for pid, s in scans]
+        rows = [(pid, s.date, s.modality, now, s.source, s.source_key) for pid, s in scans]
         insert_many(self._conn, imaging_studies, IMAGING_ROW, rows, "ON CONFLICT DO NOTHING")
 
     def quarantine(self, entries: Iterable[QuarantineEntry], now: datetime) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from netflow.domain.dates import parse_iso_date
@@ -67,10 +67,17 @@ class FieldError:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """One imaging study: when, and which modality."""
+    """One imaging study: when, and which modality.
+
+    `source` and `source_key` say where a stored entry came from (None: an import file; "fhir" with
+    the resource, e.g. "ImagingStudy/123"; "navigator" with the follow-up id). They never change an
+    evaluation and take no part in equality: the same scan from two sources is one scan.
+    """
 
     date: date
     modality: str
+    source: str | None = field(default=None, compare=False)
+    source_key: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
