@@ -5,6 +5,7 @@ The environment is set here, before anything imports Airflow, and only for this 
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -43,6 +44,24 @@ def dagbag() -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag()
+
+
+@pytest.fixture(autouse=True)
+def fresh_params(request: pytest.FixtureRequest) -> Iterator[None]:
+    """dag.test(run_conf=...) merges the run's conf into the tasks' params in place, and the session's DagBag
+    keeps them: a dry run would make every later run in the session a dry run. Each test starts from the
+    params the DAG files declare (a real scheduler parses the files afresh for every task)."""
+    if "dagbag" not in request.fixturenames:
+        yield
+        return
+    bag = request.getfixturevalue("dagbag")
+    saved = {(d.dag_id, t.task_id): copy.deepcopy(t.params) for d in bag.dags.values() for t in d.tasks}
+    dag_params = {d.dag_id: copy.deepcopy(d.params) for d in bag.dags.values()}
+    yield
+    for dag in bag.dags.values():
+        dag.params = dag_params[dag.dag_id]
+        for t in dag.tasks:
+            t.params = saved[(dag.dag_id, t.task_id)]
 
 
 @pytest.fixture
