@@ -22,7 +22,9 @@ care team one digest email.
 
 **Trigger with parameters**: `dry_run` (evaluate and count, record and send nothing), `as_of` (replay a
 date: an earlier date than one already run records nothing new; a date after tomorrow only with
-`allow_future`), `teams` (only these care teams).
+`allow_future`), `teams` (only these care teams), `full` (evaluate every patient: by default a run
+evaluates only the patients whose data changed or whose next boundary date has come, and counts the
+others from where they stood; after a rules change or to check, evaluate everyone).
 
 **When it fails** the operations address (`NETFLOW_OPS_EMAIL`) gets an alert with the run and task
 ids only, once the task has failed for good (after its retries). That alert goes by email: while the
@@ -63,6 +65,9 @@ SEND_MAX_RETRY_DELAY = timedelta(hours=2)
                               description="Take an as_of after tomorrow (refused otherwise, as a likely typo)."),
         "teams": Param([], type="array", items={"type": "string"},
                        description="Only these care team keys; empty: every team."),
+        "full": Param(False, type="boolean",
+                      description="Evaluate every patient, not only those whose evaluation can have changed "
+                                  "(after a rules change, or to check)."),
     },
     doc_md=__doc__,
 )
@@ -82,7 +87,7 @@ def net_surveillance_daily() -> None:
 
         with glue.current_run() as run:
             return daily.record(run.inst, date.fromisoformat(as_of), run.run_id, shard=shard, shards=shards,
-                                teams=run.teams, dry_run=run.dry_run).as_counts()
+                                teams=run.teams, dry_run=run.dry_run, full=run.full).as_counts()
 
     @task
     def build(recorded: list[dict[str, Any]]) -> dict[str, Any]:

@@ -47,6 +47,14 @@ def _paths(env: Mapping[str, str], name: str) -> tuple[Path, ...]:
     return tuple(Path(p) for p in raw.split(os.pathsep) if p.strip())
 
 
+def _cpu_count() -> int:
+    """The CPUs this process may run on (a container's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _worklist_url(env: Mapping[str, str]) -> str:
     from netflow.domain.digest import check_worklist_url
 
@@ -75,14 +83,18 @@ class Settings:
     max_attempts: int = 5
     timezone: str = "UTC"
     shards: int = 1
+    # processes for what walks every patient: scan, evaluate, import parsing (NETFLOW_WORKERS; 1: in-process)
+    workers: int = 1
     inbox: Path = PROJECT_ROOT / "var" / "inbox"
     ops_email: str | None = None
     db_conn_id: str = "netflow_db"
     smtp_conn_id: str = "smtp_default"
+    fhir_conn_id: str = "netflow_fhir"  # the EHR's FHIR Bulk Data server (net_fhir_export)
     templates_dir: Path = PROJECT_ROOT / "templates"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, default_workers: int | None = None) -> Settings:
+        """The settings from NETFLOW_* variables; NETFLOW_WORKERS defaults to `default_workers`, else the CPUs."""
         env = os.environ if env is None else env
         default_db = f"sqlite:///{PROJECT_ROOT / 'var' / 'netflow.db'}"
         phi = env.get("NETFLOW_PHI_LEVEL", "minimal").strip() or "minimal"
@@ -103,9 +115,11 @@ class Settings:
             max_attempts=_int(env, "NETFLOW_MAX_ATTEMPTS", 5),
             timezone=env.get("NETFLOW_TIMEZONE", "").strip() or "UTC",
             shards=_int(env, "NETFLOW_SHARDS", 1),
+            workers=_int(env, "NETFLOW_WORKERS", _cpu_count() if default_workers is None else default_workers),
             inbox=Path(env.get("NETFLOW_INBOX", "").strip() or PROJECT_ROOT / "var" / "inbox"),
             ops_email=env.get("NETFLOW_OPS_EMAIL", "").strip() or None,
             db_conn_id=env.get("NETFLOW_DB_CONN_ID", "").strip() or "netflow_db",
             smtp_conn_id=env.get("NETFLOW_SMTP_CONN_ID", "").strip() or "smtp_default",
+            fhir_conn_id=env.get("NETFLOW_FHIR_CONN_ID", "").strip() or "netflow_fhir",
             templates_dir=Path(env.get("NETFLOW_TEMPLATES_DIR", "").strip() or PROJECT_ROOT / "templates"),
         )

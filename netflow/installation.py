@@ -17,21 +17,11 @@ from types import TracebackType
 
 from netflow.adapters.database import Database
 from netflow.adapters.mail import MailerFactory, mailer_factory
-from netflow.config import ConfigError, Settings
+from netflow.config import Settings
 from netflow.domain.rules import RuleBook
-from netflow.guidelines import load_rulebook
+from netflow.guidelines import load_book
 
 __all__ = ["Installation", "load_book"]
-
-
-def load_book(settings: Settings, guideline: str | None = None) -> RuleBook:
-    """The installation's rule book: the built-in rule sets plus NETFLOW_RULESETS, defaulting to
-    `guideline` if given (e.g. `netflow evaluate --guideline`), else NETFLOW_GUIDELINE."""
-    book = load_rulebook(settings.ruleset_files)
-    default = guideline or settings.default_guideline
-    if default not in book.ids:
-        raise ConfigError(f"unknown guideline {default!r}; known: {', '.join(book.ids)}")
-    return book.with_default(default)
 
 
 @dataclass(frozen=True)

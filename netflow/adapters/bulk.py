@@ -8,18 +8,24 @@
 
 SQLAlchemy's per-row parameter handling (a dict per row, processed column by column) costs more
 than the insert itself at a million rows. Here the rows go to the driver as they are:
-PostgreSQL gets one statement, each column as one array (INSERT ... SELECT FROM unnest(...));
-SQLite an executemany, or multi-row VALUES pages when rows must come back. Values still go
-through each column type's own bind processor on SQLite, so what is stored is exactly what
-SQLAlchemy would have stored.
+
+- PostgreSQL: COPY into a temporary staging table (the driver's C row writer; no parameters to bind),
+  then one `INSERT ... SELECT ... <conflict>` from it. The staging table has the target's column types,
+  lives as long as the connection, and is emptied after each use and at each commit.
+- SQLite: an executemany of one prepared statement, or multi-row VALUES pages when rows must come back.
+  Values still go through each column type's own bind processor, so what is stored is exactly what
+  SQLAlchemy would have stored; a value repeated in a column (the import's `now`, a common date) is
+  processed once.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
 
 from netflow.batching import batched
 
@@ -37,18 +43,12 @@ def insert_many(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     """
     if not rows:
         return []
-    dialect = conn.dialect
-    quote = dialect.identifier_preparer.quote
+    quote = conn.dialect.identifier_preparer.quote
     into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)})"
     back = f" RETURNING {', '.join(quote(c) for c in returning)}" if returning else ""
-    if dialect.name == "postgresql":
-        arrays = ", ".join(f"%s::{table.c[name].type.compile(dialect)}[]" for name in columns)
-        result = conn.exec_driver_sql(f"{into} SELECT * FROM unnest({arrays}) {conflict}{back}",
-                                      tuple(list(values) for values in zip(*rows, strict=True)))
-        return [tuple(row) for row in result] if returning else []
-    processors = [(n, p) for n, name in enumerate(columns)
-                  if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
-    values = [_processed(row, processors) for row in rows] if processors else list(rows)
+    if conn.dialect.name == "postgresql":
+        return _copied(conn, table, columns, rows, into, f"{conflict}{back}", bool(returning))
+    values = _sqlite_values(conn, table, columns, rows)
     marks = "(" + ", ".join("?" * len(columns)) + ")"
     if not returning:
         conn.exec_driver_sql(f"{into} VALUES {marks} {conflict}", values)
@@ -61,9 +61,55 @@ def insert_many(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     return found
 
 
-def _processed(row: tuple[Any, ...], processors: Sequence[tuple[int, Callable[[Any], Any]]]) -> tuple[Any, ...]:
-    values = list(row)
+def staging_table(table: Table, columns: Sequence[str]) -> str:
+    """The name of the temporary table that stages rows of `columns` for `table` (one per column list)."""
+    return f"netflow_stage_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
+
+
+def _copied(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+            into: str, tail: str, returning: bool) -> list[tuple[Any, ...]]:
+    """PostgreSQL: COPY the rows into the staging table, then `{into} SELECT ... FROM <staging> {tail}`
+    moves them to `table`; the staging table is left empty."""
+    quote = conn.dialect.identifier_preparer.quote
+    listed = ", ".join(quote(c) for c in columns)
+    stage = quote(staging_table(table, columns))
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+                         f"SELECT {listed} FROM {quote(table.name)} WITH NO DATA")
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    copy_sql = f"COPY {stage} ({listed}) FROM STDIN"
+    try:
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except conn.dialect.loaded_dbapi.Error as exc:  # the driver's own error: wrapped as SQLAlchemy's are
+        raise DBAPIError.instance(copy_sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
+                                  dialect=conn.dialect) from None
+    result = conn.exec_driver_sql(f"{into} SELECT {listed} FROM {stage} {tail}")
+    found = [tuple(row) for row in result] if returning else []
+    conn.exec_driver_sql(f"DELETE FROM {stage}")  # empty for the next call in this transaction
+    return found
+
+
+def _sqlite_values(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+                   ) -> list[tuple[Any, ...]]:
+    """The rows with each column's bind processor applied (each distinct value of a column processed once)."""
+    dialect = conn.dialect
+    processors = [(n, p) for n, name in enumerate(columns)
+                  if (p := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+    if not processors:
+        return list(rows)
+    values: list[Sequence[Any]] = list(zip(*rows, strict=True))
     for n, process in processors:
-        if values[n] is not None:
-            values[n] = process(values[n])
-    return tuple(values)
+        values[n] = _each_once(values[n], process)
+    return list(zip(*values, strict=True))
+
+
+def _each_once(column: Sequence[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """`process` applied to each value but None; equal values are processed once (a column holds one type:
+    equal values of its type are bound alike)."""
+    done: dict[Any, Any] = {}
+    try:
+        return [None if v is None else done[v] if v in done else done.setdefault(v, process(v)) for v in column]
+    except TypeError:  # an unhashable value (a list, a dict): each processed on its own
+        return [None if v is None else process(v) for v in column]

@@ -8,10 +8,9 @@ import importlib
 import logging
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from netflow import __version__
-from netflow.adapters.db import scrubbed_errors
 from netflow.errors import (
     ConfigurationError,
     DatabaseError,
@@ -23,22 +22,38 @@ from netflow.errors import (
 
 __all__ = ["UsageError", "build_parser", "exit_code", "main"]
 
-# One module per subcommand (or group of subcommands); each defines register(subparsers).
-COMMAND_MODULES = (
-    "netflow.cli.evaluate",
-    "netflow.cli.db",
-    "netflow.cli.importing",
-    "netflow.cli.scan",
-    "netflow.cli.remind",
-    "netflow.cli.outbox",
-    "netflow.cli.mailcatcher",
-    "netflow.cli.report",
-    "netflow.cli.demo",
-    "netflow.cli.rules",
-)
+# The module of each subcommand (or group of subcommands); each defines register(subparsers). A command
+# line naming one imports only its module: `netflow evaluate` never loads SQLAlchemy or the services.
+COMMANDS = {
+    "evaluate": "netflow.cli.evaluate",
+    "db": "netflow.cli.db",
+    "import": "netflow.cli.importing",
+    "teams": "netflow.cli.importing",
+    "scan": "netflow.cli.scan",
+    "remind": "netflow.cli.remind",
+    "outbox": "netflow.cli.outbox",
+    "mailcatcher": "netflow.cli.mailcatcher",
+    "report": "netflow.cli.report",
+    "demo-data": "netflow.cli.demo",
+    "rules": "netflow.cli.rules",
+    "audit": "netflow.cli.audit",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
+# Commands that never touch the patient database (no driver errors to scrub).
+NO_DATABASE = frozenset({"evaluate", "rules", "mailcatcher", "demo-data"})
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """The modules to register: the named command's alone, or all (no command, --help, an unknown one)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    first = next((w for w in words if not w.startswith("-")), None)
+    if first in COMMANDS and not any(w in ("-h", "--help", "--version") for w in words[:words.index(first)]):
+        return (COMMANDS[first],)
+    return COMMAND_MODULES
+
+
+def build_parser(argv: Sequence[str] | None = ()) -> argparse.ArgumentParser:
+    """The parser with every command, or (given a command line) with only the command it names."""
     parser = argparse.ArgumentParser(
         prog="netflow",
         description=(
@@ -50,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"netflow {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if argv == () else _modules_for(argv):
         importlib.import_module(name).register(sub)
     return parser
 
@@ -76,16 +91,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run, and turn netflow's own errors into one clear line and an exit status.
 
     Anything else is a bug: it surfaces with its traceback."""
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
-        with scrubbed_errors(), _quiet_driver_cleanup():
+        with _database_errors(args.command), _quiet_driver_cleanup():
             return int(args.handler(args) or 0)
     except NetflowError as exc:
         print(message(args.command, exc), file=sys.stderr)
         return exit_code(exc)
     except BrokenPipeError:
         return 0
+
+
+def _database_errors(command: str) -> AbstractContextManager[None]:
+    """Driver errors become one scrubbed DatabaseError line (adapters.db.scrubbed_errors), where there can be any."""
+    if command in NO_DATABASE:
+        return nullcontext()
+    from netflow.adapters.db import scrubbed_errors
+
+    return scrubbed_errors()
 
 
 @contextmanager

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
+from netflow.as_of import check_as_of, tomorrow
 from netflow.cli import UsageError
 from netflow.config import Settings
 from netflow.domain.dates import parse_iso_date
 from netflow.errors import InputError
-from netflow.installation import Installation
-from netflow.services.daily import check_as_of, tomorrow
+
+if TYPE_CHECKING:
+    from netflow.installation import Installation
 
 __all__ = ["add_as_of", "as_of_date", "check_as_of_option", "installation", "run_id"]
 
@@ -48,6 +51,8 @@ def check_as_of_option(args: argparse.Namespace, now: datetime | None = None) ->
 
 def installation(guideline: str | None = None) -> Installation:
     """The installation as the NETFLOW_* environment describes it (`guideline`: e.g. --guideline)."""
+    from netflow.installation import Installation
+
     return Installation.from_settings(Settings.from_env(), guideline=guideline)
 
 

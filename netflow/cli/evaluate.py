@@ -1,25 +1,39 @@
-"""`netflow evaluate`: JSON Lines of patient records in, JSON Lines of evaluations out."""
+"""`netflow evaluate`: JSON Lines of patient records in, JSON Lines of evaluations out.
+
+The file is read in blocks of whole lines; NETFLOW_WORKERS processes (forked: the CLI only) evaluate
+the blocks and the output keeps the input order. One worker, a small file or a text stream without
+bytes underneath: the blocks are evaluated in this process.
+"""
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
+from multiprocessing import get_all_start_methods, get_context
 from typing import IO, Any
+
+import orjson
 
 from netflow.cli import UsageError
 from netflow.cli.common import add_as_of, check_as_of_option
 from netflow.config import Settings
-from netflow.domain.engine import evaluate
+from netflow.domain.engine import evaluate, evaluate_stored
 from netflow.domain.evaluation import Evaluation
 from netflow.domain.explain import invalid
+from netflow.domain.lean import quick_record
 from netflow.domain.record import FieldError
 from netflow.domain.rules import RuleBook
-from netflow.installation import load_book
 
-__all__ = ["evaluate_lines", "register"]
+__all__ = ["evaluate_block", "evaluate_lines", "register"]
+
+BLOCK_BYTES = 1 << 20  # about 1,500 records: a worker's unit of work
+IN_FLIGHT = 2  # blocks queued per worker: one evaluated while the next waits
 
 
 def register(sub: Any) -> None:
@@ -30,7 +44,7 @@ def register(sub: Any) -> None:
             "Read patient records (one JSON object per line, the record format of the surveillance "
             "rules) and write one evaluation per line, in input order, as JSON Lines on standard "
             "output. Bad records come out as status 'invalid' with their errors; the command never "
-            "stops on them."
+            "stops on them. NETFLOW_WORKERS processes share a large file (default: one per CPU)."
         ),
     )
     parser.add_argument("file", metavar="FILE", help="JSON Lines file of patient records, or - for standard input")
@@ -46,24 +60,128 @@ def _not_json(line_number: int, as_of: date, error: str) -> Evaluation:
     return Evaluation(patient_id=None, as_of=as_of, status="invalid", errors=errors, explanation=invalid(errors))
 
 
+def _evaluate_line(number: int, line: str | bytes, as_of: date, book: RuleBook) -> Evaluation | None:
+    """orjson and the lean record for a plainly well-formed line; anything else as the stdlib reads the text
+    (None for a blank line).
+
+    orjson differs from the stdlib only on what such a record cannot hold (integers past 64 bits become
+    floats; NaN, lone surrogates and bytes that are not UTF-8 are refused), so the stdlib alone decides
+    every other line."""
+    try:
+        record = quick_record(orjson.loads(line), book.ids)
+    except orjson.JSONDecodeError:
+        record = None
+    if record is not None:
+        return evaluate_stored(record, as_of, book)
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    if not text.strip():
+        return None
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        return _not_json(number, as_of, exc.__class__.__name__ if not str(exc) else str(exc).split(":")[0])
+    return evaluate(raw, as_of, book)
+
+
 def evaluate_lines(lines: Iterable[str], as_of: date, book: RuleBook) -> Iterator[Evaluation]:
     """One evaluation per non-blank line, in order; a line that is not JSON becomes 'invalid'."""
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except ValueError as exc:
-            yield _not_json(number, as_of, exc.__class__.__name__ if not str(exc) else str(exc).split(":")[0])
-            continue
-        yield evaluate(raw, as_of, book)
+        evaluation = _evaluate_line(number, line, as_of, book)
+        if evaluation is not None:
+            yield evaluation
 
 
-def _open(path: str) -> IO[str]:
+def evaluate_block(block: bytes, first_line: int, as_of: date, book: RuleBook, *, starts_file: bool = False) -> bytes:
+    """The JSON Lines output for a block of whole input lines, numbered from `first_line`.
+
+    Read as the text file would be: UTF-8 with bad bytes replaced, a BOM skipped at the start of the
+    file, CR and CRLF ending lines like LF."""
+    if starts_file and block.startswith(codecs.BOM_UTF8):
+        block = block[len(codecs.BOM_UTF8):]
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    lines = block.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    out = []
+    for number, line in enumerate(lines, start=first_line):
+        evaluation = _evaluate_line(number, line, as_of, book)
+        if evaluation is not None:
+            out.append(evaluation.to_json())
+    out.append(b"")
+    return b"\n".join(out) if len(out) > 1 else b""
+
+
+def _line_count(block: bytes) -> int:
+    return block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+
+
+def _blocks(source: IO[bytes]) -> Iterator[tuple[bytes, int]]:
+    """Blocks of whole lines (the last may lack its newline), each with the number of its first line."""
+    number, rest = 1, b""
+    while chunk := source.read(BLOCK_BYTES):
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # one line longer than a block: read on
+            rest = data
+            continue
+        block, rest = data[:cut], data[cut:]
+        yield block, number
+        number += _line_count(block)
+    if rest:
+        yield rest, number
+
+
+_WORK: tuple[date, RuleBook] | None = None  # a worker's as-of date and rule book, inherited through fork
+
+
+def _start_worker(as_of: date, book: RuleBook) -> None:
+    global _WORK
+    _WORK = (as_of, book)
+
+
+def _work(block: bytes, first_line: int, starts_file: bool) -> bytes:
+    assert _WORK is not None
+    return evaluate_block(block, first_line, _WORK[0], _WORK[1], starts_file=starts_file)
+
+
+def evaluate_stream(source: IO[bytes], write: Callable[[bytes], object], as_of: date, book: RuleBook,
+                    workers: int) -> None:
+    """Evaluate a JSON Lines byte stream through `write`, in input order, with `workers` processes (1: here)."""
+    blocks = _blocks(source)
+    first = next(blocks, None)
+    if first is None:
+        return
+    second = next(blocks, None)
+    if workers <= 1 or second is None or "fork" not in get_all_start_methods():
+        write(evaluate_block(first[0], first[1], as_of, book, starts_file=True))
+        if second is not None:
+            write(evaluate_block(*second, as_of, book))
+            for block, number in blocks:
+                write(evaluate_block(block, number, as_of, book))
+        return
+    pending: deque[Future[bytes]] = deque()
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_start_worker,
+                             initargs=(as_of, book)) as pool:
+        pending.append(pool.submit(_work, first[0], first[1], True))
+        for block, number in _chain(second, blocks):
+            pending.append(pool.submit(_work, block, number, False))
+            if len(pending) >= workers * IN_FLIGHT:
+                write(pending.popleft().result())
+        while pending:
+            write(pending.popleft().result())
+
+
+def _chain(head: tuple[bytes, int], rest: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
+    yield head
+    yield from rest
+
+
+def _open(path: str) -> IO[bytes]:
     if path == "-":
-        return sys.stdin
+        return sys.stdin.buffer
     try:
-        return open(path, encoding="utf-8-sig", errors="replace")
+        return open(path, "rb")
     except FileNotFoundError:
         raise UsageError(f"cannot read {path}: no such file") from None
     except IsADirectoryError:
@@ -73,17 +191,28 @@ def _open(path: str) -> IO[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from netflow.guidelines import load_book
+
     check_as_of_option(args)
-    book = load_book(Settings.from_env(), args.guideline)
+    settings = Settings.from_env()
+    book = load_book(settings, args.guideline)
+    if args.file == "-" and not hasattr(sys.stdin, "buffer"):  # a text stream put in place of stdin
+        for evaluation in evaluate_lines(sys.stdin, args.as_of, book):
+            sys.stdout.write(evaluation.to_json().decode("utf-8") + "\n")
+        return 0
     source = _open(args.file)
-    out = sys.stdout
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     try:
-        for evaluation in evaluate_lines(source, args.as_of, book):
-            out.write(dumps(evaluation.to_dict()))
-            out.write("\n")
+        sys.stdout.flush()
+        out = getattr(sys.stdout, "buffer", None)
+        if out is None:  # a text stream put in place of stdout
+            evaluate_stream(source, lambda data: sys.stdout.write(data.decode("utf-8")), args.as_of, book,
+                            settings.workers)
+        else:
+            evaluate_stream(source, out.write, args.as_of, book, settings.workers)
+            out.flush()
     finally:
-        if source is not sys.stdin:
+        if args.file != "-":
             source.close()
-    out.flush()
+    sys.stdout.flush()
     return 0
+

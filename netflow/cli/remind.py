@@ -40,6 +40,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--team", action="append", metavar="KEY", dest="teams",
                         help="only these care teams (repeat for several)")
     parser.add_argument("--run-id", metavar="ID", help="a name for this run (default: cli-<UTC timestamp>)")
+    parser.add_argument("--full", action="store_true",
+                        help="evaluate every patient, not only those whose evaluation can have changed since the "
+                             "last run (after a rules change, or to check)")
     parser.set_defaults(handler=run)
 
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--eml-dir goes with --dry-run")
     with installation() as inst:
         result = remind(inst, args.as_of, run_id(args.run_id), dry_run=args.dry_run, eml_dir=args.eml_dir,
-                        teams=frozenset(args.teams) if args.teams else None)
+                        teams=frozenset(args.teams) if args.teams else None, full=args.full)
     _print(result, args.as_of)
     if result.sent.outage is not None:
         print(f"netflow remind: error: {result.sent.outage}", file=sys.stderr)
@@ -59,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
 def _print(result: RemindResult, as_of: date) -> None:
     counts = result.as_counts()
     events = ", ".join(f"{n} {kind}" for kind, n in counts["events"].items()) or "none"
-    print(f"{counts['evaluated']} patients evaluated on {as_of}" + (" (dry run)" if result.dry_run else ""))
+    unchanged = result.recorded.unchanged
+    print(f"{counts['evaluated']} patients evaluated on {as_of}" + (" (dry run)" if result.dry_run else "")
+          + (f", {unchanged} of them unchanged since their last evaluation" if unchanged else ""))
     if result.recorded.replay:
         print("as-of date is before the latest recorded run: evaluated only, nothing new recorded")
     print(f"events: {events}")

@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 from netflow.config import Settings
+from netflow.guidelines import load_book
 from netflow.guidelines.review import FORMATS
-from netflow.installation import load_book
 
 __all__ = ["register"]
 

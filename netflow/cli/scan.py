@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable
 from typing import IO, Any
@@ -11,9 +10,9 @@ from typing import IO, Any
 from netflow.cli import UsageError
 from netflow.cli.common import add_as_of, check_as_of_option, installation
 from netflow.domain.evaluation import Evaluation
-from netflow.services.scan import scan
+from netflow.services.scan import scan_forked
 
-__all__ = ["register", "write_jsonl", "write_table"]
+__all__ = ["register", "write_jsonl", "write_lines", "write_table"]
 
 TABLE_COLUMNS = (("MRN", 16), ("status", 13), ("due window", 23), ("overdue", 8), ("risk", 8), ("modality", 9))
 
@@ -40,12 +39,21 @@ def register(sub: Any) -> None:
 
 
 def write_jsonl(evaluations: Iterable[Evaluation], out: IO[str]) -> int:
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    """One evaluation per line (`Evaluation.to_json`); the number written."""
+    return write_lines(map(Evaluation.to_json, evaluations), out)
+
+
+def write_lines(lines: Iterable[bytes], out: IO[str]) -> int:
+    """JSON lines (UTF-8 bytes, no newline) onto a text stream, through its bytes underneath when it has them."""
+    out.flush()
+    raw = getattr(out, "buffer", None)
+    write = raw.write if raw is not None else (lambda data: out.write(data.decode("utf-8")))
     count = 0
-    for evaluation in evaluations:
-        out.write(dumps(evaluation.to_dict()))
-        out.write("\n")
+    for line in lines:
+        write(line + b"\n")
         count += 1
+    if raw is not None:
+        raw.flush()
     return count
 
 
@@ -71,6 +79,10 @@ def write_table(evaluations: Iterable[Evaluation], out: IO[str]) -> int:
     return count
 
 
+def _same(evaluation: Evaluation) -> Evaluation:
+    return evaluation
+
+
 def run(args: argparse.Namespace) -> int:
     check_as_of_option(args)
     with installation() as inst:
@@ -78,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
         if shards < 1 or not 0 <= args.shard < shards:
             raise UsageError(f"--shard must be between 0 and {shards - 1} (with --shards {shards}), "
                              f"got {args.shard}")
-        writer = write_table if args.format == "table" else write_jsonl
-        writer(scan(inst, args.as_of, team=args.team, shard=args.shard, shards=shards), sys.stdout)
+        workers, team, shard = inst.settings.workers, args.team, args.shard
+        if args.format == "table":
+            write_table(scan_forked(inst, args.as_of, _same, workers=workers, team=team, shard=shard,
+                                    shards=shards), sys.stdout)
+        else:  # the workers write the JSON: the parent only merges the lines
+            write_lines(scan_forked(inst, args.as_of, Evaluation.to_json, workers=workers, team=team,
+                                    shard=shard, shards=shards), sys.stdout)
     sys.stdout.flush()
     return 0

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import date, timedelta
-from typing import Any
+from functools import lru_cache
 
 from netflow.domain import explain
 from netflow.domain.dates import add_months, age_on
 from netflow.domain.evaluation import Evaluation
+from netflow.domain.lean import quick_record
 from netflow.domain.record import INACTIVE_STATUSES, FieldError, PatientRecord, parse_record
 from netflow.domain.risk import RiskAssessment, assess_risk, data_issues, review_reasons
 from netflow.domain.rules import CROSS_SECTIONAL, Rule, RuleBook, RuleSet, guideline_for
@@ -34,7 +35,9 @@ def evaluate(raw: object, as_of: date, book: RuleBook, default_guideline: str | 
     The guideline is the record's own, else `default_guideline` (the care team's), else the
     rule book's default.
     """
-    record, errors = parse_record(raw, book.ids)
+    record = quick_record(raw, book.ids)  # the common case; parse_record decides the rest, naming each field
+    if record is None:
+        record, errors = parse_record(raw, book.ids)
     if record is None:
         patient_id = raw.get("patient_id") if isinstance(raw, dict) else None
         return Evaluation(
@@ -80,17 +83,14 @@ def _is_inactive(record: PatientRecord, as_of: date) -> bool:
     )
 
 
-def _common(record: PatientRecord, as_of: date, rules: RuleSet, risk: RiskAssessment,
-            qualifying: Collection[str]) -> dict[str, Any]:
-    return dict(
-        patient_id=record.patient_id,
-        as_of=as_of,
-        guideline=rules.id,
-        risk_tier=risk.tier,
-        risk_reasons=risk.reasons,
-        last_scan=last_qualifying_scan(record, as_of, qualifying),
-        data_issues=data_issues(record, risk, as_of, qualifying),
-        care_team=record.care_team,
+def _evaluation(record: PatientRecord, as_of: date, rules: RuleSet, risk: RiskAssessment,
+                qualifying: Collection[str], status: str, explanation: str, review: tuple[str, ...] = (),
+                rule_id: str | None = None) -> Evaluation:
+    """An evaluation without a window (inactive, needs_review, not_indicated), built positionally."""
+    return Evaluation(
+        record.patient_id, as_of, status, rules.id, rule_id, risk.tier, risk.reasons,
+        last_qualifying_scan(record, as_of, qualifying), None, None, None, 0, 0, None,
+        data_issues(record, risk, as_of, qualifying), (), explanation, review, record.care_team,
     )
 
 
@@ -104,46 +104,43 @@ def modality(rule: Rule, rules: RuleSet, record: PatientRecord, window_open: dat
     return "MRI" if young else "CT_or_MRI"
 
 
+@lru_cache(maxsize=64)
+def _days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
 def evaluate_record(record: PatientRecord, as_of: date, rules: RuleSet) -> Evaluation:
     """Evaluate a validated record under one rule set (spec sections 4 to 6)."""
     risk = assess_risk(record)
     if _is_inactive(record, as_of):
-        return Evaluation(status="inactive", explanation=explain.inactive(record, as_of),
-                          **_common(record, as_of, rules, risk, CROSS_SECTIONAL))
+        return _evaluation(record, as_of, rules, risk, CROSS_SECTIONAL, "inactive", explain.inactive(record, as_of))
     review = review_reasons(record, rules.covers)
     rule = None if review else rules.rule_for(record.primary_site, risk.tier, risk.effective_grade,
                                                record.gastric_type, record.tumor_size_mm)
     if rule is None:  # outside the rule sets (a rule set without a rule for this patient, too)
         review = review or ("site_not_covered",)
-        return Evaluation(status="needs_review", review_reasons=review,
-                          explanation=explain.needs_review(record, review, rules),
-                          **_common(record, as_of, rules, risk, CROSS_SECTIONAL))
-    common = _common(record, as_of, rules, risk, rule.qualifying)
+        return _evaluation(record, as_of, rules, risk, CROSS_SECTIONAL, "needs_review",
+                           explain.needs_review(record, review, rules), review)
     if rule.not_indicated:
-        return Evaluation(status="not_indicated", rule_id=rule.id,
-                          explanation=explain.not_indicated(record, risk, rules, rule), **common)
+        return _evaluation(record, as_of, rules, risk, rule.qualifying, "not_indicated",
+                           explain.not_indicated(record, risk, rules, rule), rule_id=rule.id)
     anchor = record.resection_date
-    last_scan: date | None = common["last_scan"]
+    last_scan = last_qualifying_scan(record, as_of, rule.qualifying)
+    issues = data_issues(record, risk, as_of, rule.qualifying)
     interval = rule.interval_after(anchor, last_scan)
     start = last_scan or anchor
     window_open = add_months(start, interval.min_months)
     window_close = add_months(start, interval.max_months)
-    window: dict[str, Any] = dict(
-        rule_id=rule.id,
-        window_open=window_open,
-        window_close=window_close,
-        interval_months=(interval.min_months, interval.max_months),
-    )
+    months = (interval.min_months, interval.max_months)
     horizon_end = rule.horizon_end(anchor)
     if horizon_end is not None and window_open > horizon_end:
         return Evaluation(
-            status="completed",
-            explanation=explain.completed(record, risk, rules, rule, horizon_end, window_open),
-            **window,
-            **common,
+            record.patient_id, as_of, "completed", rules.id, rule.id, risk.tier, risk.reasons, last_scan,
+            window_open, window_close, months, 0, 0, None, issues, (),
+            explain.completed(record, risk, rules, rule, horizon_end, window_open), (), record.care_team,
         )
-    overdue_from = window_close + timedelta(days=rules.grace_days)
-    if as_of < window_open - timedelta(days=rules.lead_days):
+    overdue_from = window_close + _days(rules.grace_days)
+    if as_of < window_open - _days(rules.lead_days):
         status = "not_due"
     elif as_of < window_open:
         status = "due_soon"
@@ -153,15 +150,10 @@ def evaluate_record(record: PatientRecord, as_of: date, rules: RuleSet) -> Evalu
         status = "overdue"
     days_overdue = (as_of - overdue_from).days if status == "overdue" else 0
     escalation = 0 if status != "overdue" else 2 if days_overdue >= rules.escalation_days else 1
+    explanation = explain.window(record, risk, rules, rule, interval, last_scan, status,
+                                 window_open, window_close, days_overdue, as_of)
     return Evaluation(
-        status=status,
-        days_overdue=days_overdue,
-        escalation_level=escalation,
-        recommended_modality=modality(rule, rules, record, window_open),
-        explanation=explain.window(
-            record, risk, rules, rule, interval, last_scan, status,
-            window_open, window_close, days_overdue, as_of,
-        ),
-        **window,
-        **common,
+        record.patient_id, as_of, status, rules.id, rule.id, risk.tier, risk.reasons, last_scan,
+        window_open, window_close, months, days_overdue, escalation,
+        modality(rule, rules, record, window_open), issues, (), explanation, (), record.care_team,
     )

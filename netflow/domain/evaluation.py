@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+import orjson
 
 from netflow.domain.record import FieldError
 
@@ -21,12 +24,19 @@ def _iso(d: date | None) -> str | None:
     return None if d is None else d.isoformat()
 
 
-@dataclass(frozen=True, slots=True)
+# The stdlib encoder, for what orjson refuses: an invalid record's odd patient_id (an integer past 64 bits,
+# NaN) or text with a lone surrogate. Same compact layout as orjson's.
+_STDLIB = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+@dataclass(slots=True, unsafe_hash=True)
 class Evaluation:
     """Where one patient stands on `as_of`, and why.
 
-    `to_dict()` gives the spec's output object, field for field and in the spec's order.
-    `care_team` rides along for the reminders; it is not an output field.
+    `to_dict()` gives the spec's output object, field for field and in the spec's order; `to_json()`
+    the same object as one line of JSON (bytes, no newline). `care_team` rides along for the
+    reminders; it is not an output field. A value: never change one after it is built (not frozen
+    only because frozen construction is slow, issue 13).
     """
 
     patient_id: Any
@@ -70,3 +80,20 @@ class Evaluation:
             "errors": [e.to_dict() for e in self.errors],
             "explanation": self.explanation,
         }
+
+    def to_json(self) -> bytes:
+        """`to_dict()` as one line of compact JSON, UTF-8 (orjson writes dates, tuples and FieldErrors itself)."""
+        try:
+            if self.patient_id is None or type(self.patient_id) is str:
+                return orjson.dumps({
+                    "patient_id": self.patient_id, "as_of": self.as_of, "guideline": self.guideline,
+                    "rule_id": self.rule_id, "status": self.status, "risk_tier": self.risk_tier,
+                    "risk_reasons": self.risk_reasons, "review_reasons": self.review_reasons,
+                    "last_scan": self.last_scan, "window_open": self.window_open, "window_close": self.window_close,
+                    "interval_months": self.interval_months, "days_overdue": self.days_overdue,
+                    "escalation_level": self.escalation_level, "recommended_modality": self.recommended_modality,
+                    "data_issues": self.data_issues, "errors": self.errors, "explanation": self.explanation,
+                })
+        except orjson.JSONEncodeError:
+            pass
+        return _STDLIB(self.to_dict()).encode("utf-8", "backslashreplace")

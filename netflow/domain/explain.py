@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from functools import lru_cache
 
 from netflow.domain.record import FieldError, PatientRecord
 from netflow.domain.risk import RiskAssessment
@@ -149,6 +150,7 @@ def completed(record: PatientRecord, risk: RiskAssessment, rules: RuleSet, rule:
             f"open on {next_open}, so no further routine imaging is scheduled.")
 
 
+@lru_cache(maxsize=256)
 def _scan_kinds(qualifying: frozenset[str]) -> str:
     names = [SCAN_WORDS.get(m, m) for m in sorted(qualifying)]
     return " or ".join(names)

@@ -28,6 +28,7 @@ __all__ = [
     "PatientRecord",
     "Scan",
     "parse_record",
+    "scan_of",
 ]
 
 PRIMARY_SITES = (
@@ -80,9 +81,14 @@ class Scan:
     source_key: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PatientRecord:
-    """A validated patient: one index tumour, its resection, and the imaging since."""
+    """A validated patient: one index tumour, its resection, and the imaging since.
+
+    A value: never change one after it is built. It is not a frozen dataclass only because frozen
+    construction costs more than decoding the record's JSON (issue 13); build it positionally on
+    hot paths, in field order.
+    """
 
     patient_id: str
     birth_date: date
@@ -105,6 +111,19 @@ class PatientRecord:
     status: str = "active"
     status_date: date | None = None
     guideline: str | None = None
+
+
+_SCANS: dict[tuple[date, str], Scan] = {}
+
+
+def scan_of(when: date, modality: str) -> Scan:
+    """The Scan for (when, modality) without a source, shared: a cohort repeats the same few thousand."""
+    scan = _SCANS.get((when, modality))
+    if scan is None:
+        if len(_SCANS) >= 1 << 16:
+            _SCANS.clear()
+        scan = _SCANS[when, modality] = Scan(when, modality)
+    return scan
 
 
 def _describe(value: object) -> str:
@@ -237,7 +256,7 @@ class _Checker:
         if not (isinstance(modality, str) and modality in _MODALITY_SET):
             self.fail(f"{where}.modality", f"must be one of {', '.join(MODALITIES)}; got {_describe(modality)}")
             return None
-        return None if when is None else Scan(when, modality)
+        return None if when is None else scan_of(when, modality)
 
     def flag(self, field: str) -> bool | None:
         """true or false only (1, "true" and "yes" are malformed)."""

@@ -28,9 +28,11 @@ DATA_ISSUES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class RiskAssessment:
-    """The risk tier (high, standard, low) and, for high, every reason in spec order."""
+    """The risk tier (high, standard, low) and, for high, every reason in spec order.
+
+    A value (not frozen only because frozen construction is slow: one per evaluation, issue 13)."""
 
     tier: str
     reasons: tuple[str, ...]

@@ -123,6 +123,8 @@ class RuleSet:
     chest_ct_sites: frozenset[str] = frozenset()  # a cross-sectional scan adds a chest CT for these primaries
     path: str = ""
     _by_id: Mapping[str, Rule] = field(default_factory=dict, repr=False)
+    # (site, tier) -> the rules whose site and tier conditions hold, in order: built on first use
+    _table: dict[tuple[str, str], tuple[Rule, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {rule.id: rule for rule in self.rules})
@@ -130,7 +132,13 @@ class RuleSet:
     def rule_for(self, site: str, tier: str, grade: int | None, gastric_type: int | None,
                  size_mm: float | None) -> Rule | None:
         """The first rule whose conditions match, or None when none does."""
-        for rule in self.rules:
+        candidates = self._table.get((site, tier))
+        if candidates is None:
+            candidates = self._table[site, tier] = tuple(
+                rule for rule in self.rules
+                if (rule.when.sites is None or site in rule.when.sites)
+                and (rule.when.tiers is None or tier in rule.when.tiers))
+        for rule in candidates:
             if rule.when.matches(site, tier, grade, gastric_type, size_mm):
                 return rule
         return None

@@ -39,8 +39,8 @@ from typing import IO, Any, NamedTuple
 from netflow.domain.record import RECORD_FIELDS, FieldError
 from netflow.errors import InputError, capped
 
-__all__ = ["IMAGING_COLUMNS", "PATIENT_COLUMNS", "Source", "SourceChanged", "SourceError", "SourceRow",
-           "changed_message", "listed", "open_source", "shown"]
+__all__ = ["IMAGING_COLUMNS", "PATIENT_COLUMNS", "JsonLine", "Source", "SourceChanged", "SourceError", "SourceRow",
+           "changed_message", "jsonl_row", "listed", "open_source", "shown"]
 
 PATIENT_COLUMNS = tuple(f for f in RECORD_FIELDS if f != "imaging")
 IMAGING_COLUMNS = ("patient_id", "date", "modality")
@@ -100,14 +100,23 @@ def listed(names: Iterable[str]) -> str:
     return capped(list(names), MAX_LISTED, shown)
 
 
+JsonLine = tuple[int, str, bool]  # a JSON Lines line: its number, its text, whether it was not UTF-8
+
+
 @dataclass(frozen=True, slots=True)
 class SourceRow:
-    """One row of a file: its parsed content (None when unreadable) and its raw JSON text."""
+    """One row of a file: its parsed content (None when unreadable) and its raw JSON text.
+
+    A row assembled from FHIR resources also carries the pieces it lacks (`missing`: one error per
+    field, quarantined with it) and where each of its imaging entries came from (`scan_sources`:
+    ("fhir", "ImagingStudy/<id>") per entry, in order)."""
 
     line_no: int
     raw: Any
     text: str
     problem: FieldError | None = None
+    missing: tuple[FieldError, ...] = ()
+    scan_sources: tuple[tuple[str, str], ...] = ()
 
 
 class Source:
@@ -136,6 +145,18 @@ class Source:
         """The file's rows, read from the descriptor its header was read from (SourceChanged if it differs)."""
         file = self._file if self._file is not None else self._open_again()
         return self._read(file)
+
+    def lines(self) -> Iterator[JsonLine]:
+        """A JSON Lines file's non-blank lines, unparsed: (line number, text, not UTF-8); `jsonl_row` makes
+        each the row `rows()` would give (in a worker process: parsing is most of an import's work)."""
+        if self.format != "jsonl":
+            raise ValueError(f"{self.name} is not JSON Lines")
+        file = self._file if self._file is not None else self._open_again()
+        return self._read_lines(file)
+
+    def _read_lines(self, file: io.FileIO) -> Iterator[JsonLine]:
+        with _reading(file) as stream:
+            yield from _jsonl_lines(stream)
 
     def _read(self, file: io.FileIO) -> Iterator[SourceRow]:
         with _reading(file) as stream:
@@ -292,26 +313,31 @@ def _bounded_lines(stream: IO[bytes], name: str) -> Iterator[bytes]:
 
 
 def _jsonl_rows(stream: IO[bytes]) -> Iterator[SourceRow]:
+    return (jsonl_row(*line) for line in _jsonl_lines(stream))
+
+
+def _jsonl_lines(stream: IO[bytes]) -> Iterator[JsonLine]:
     bad_lines: set[int] = set()
     for number, line in enumerate(_decoded(stream, bad_lines), start=1):
         text = line.strip()
-        if not text:
-            continue
-        if number in bad_lines:
-            yield _unreadable(number, text, "is not valid UTF-8")
-            continue
-        try:
-            raw = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            reason = (exc.msg if isinstance(exc, json.JSONDecodeError)
-                      else "nested too deeply" if isinstance(exc, RecursionError) else "not JSON")
-            yield _unreadable(number, text, f"is not valid JSON ({reason})")
-            continue
-        if _SUSPECT_ESCAPE.search(text) and not _storable(raw):
-            yield _unreadable(number, text, "holds a NUL character or an unpaired surrogate (\\u0000, "
-                                            "\\ud800-\\udfff), which is not text")
-            continue
-        yield SourceRow(number, raw, text)
+        if text:
+            yield number, text, number in bad_lines
+
+
+def jsonl_row(number: int, text: str, not_utf8: bool = False) -> SourceRow:
+    """One non-blank JSON Lines line (`Source.lines()`) as the row `rows()` gives for it."""
+    if not_utf8:
+        return _unreadable(number, text, "is not valid UTF-8")
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        reason = (exc.msg if isinstance(exc, json.JSONDecodeError)
+                  else "nested too deeply" if isinstance(exc, RecursionError) else "not JSON")
+        return _unreadable(number, text, f"is not valid JSON ({reason})")
+    if _SUSPECT_ESCAPE.search(text) and not _storable(raw):
+        return _unreadable(number, text, "holds a NUL character or an unpaired surrogate (\\u0000, "
+                                         "\\ud800-\\udfff), which is not text")
+    return SourceRow(number, raw, text)
 
 
 def _storable(value: Any) -> bool:

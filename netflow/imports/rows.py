@@ -8,15 +8,9 @@ Every row read is accounted for exactly once: inserted + updated + unchanged + q
 Rows are validated with the engine's own `parse_record`; an invalid row goes to quarantine with its
 errors, never dropped. One transaction per chunk: a crash leaves whole chunks, never half a row.
 
-The import adds rules of its own after `parse_record`: rules about the quality of the feed, not
-clinical ones, so `netflow evaluate` (the engine, which follows the spec) does not apply them:
-
-- a field the record does not have (`hereditary_syndrom`, an imaging entry's `dat`) is an error,
-  one per field, with the nearest known name as a suggestion (a CSV refuses such a column outright);
-- `patient_id` and `care_team` are 1-64 characters without surrounding spaces (the database's keys);
-- `name` is at most MAX_NAME_LENGTH characters;
-- birth_date, resection_date and every imaging date are on or after EARLIEST_DATE and at most a
-  year after the day of the import (its `clock`).
+The import adds rules of its own after `parse_record` (netflow.imports.rules: unknown fields, the
+database's keys, the length of a name, plausible dates): rules about the quality of the feed, not
+clinical ones, so `netflow evaluate` does not apply them.
 
 A file that changes while it is read is refused (SourceChanged) before the chunk being read is
 committed; the chunks committed before it stay, and the message says how many rows they held.
@@ -24,43 +18,36 @@ committed; the chunks committed before it stay, and the message says how many ro
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
-from itertools import islice
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from netflow.adapters.db import utcnow
-from netflow.adapters.patients import PatientStore, PatientWriter, QuarantineEntry, record_hash
+from netflow.adapters.patients import PatientStore, PatientWriter, QuarantineEntry, patient_values, record_hash
 from netflow.batching import batched
-from netflow.domain.dates import add_months, parse_iso_date
+from netflow.domain.dates import parse_iso_date
 from netflow.domain.record import (
     MAX_ID_LENGTH,
     MODALITIES,
-    RECORD_FIELDS,
     FieldError,
     PatientRecord,
     Scan,
     parse_record,
 )
-from netflow.imports.formats import MAX_LISTED, Source, SourceChanged, SourceRow, changed_message, shown
+from netflow.imports import rules
+from netflow.imports.formats import JsonLine, Source, SourceChanged, SourceRow, changed_message, jsonl_row
+from netflow.imports.rules import EARLIEST_DATE, MAX_NAME_LENGTH, feed_errors
+from netflow.imports.workers import in_order
 
 __all__ = ["CHUNK_SIZE", "EARLIEST_DATE", "MAX_NAME_LENGTH", "ImportCounts", "feed_errors", "import_source"]
 
-CHUNK_SIZE = 2000
+CHUNK_SIZE = 10_000  # rows per transaction: a crash or a changed file loses at most the chunk being written
 MAX_STORED_INT = 2**31 - 1  # the patient database's INTEGER columns
-MAX_NAME_LENGTH = 200  # characters of a patient's name
-EARLIEST_DATE = date(1900, 1, 1)  # no birth, resection or scan date before it
-FUTURE_MONTHS = 12  # nor one more than a year after the day of the import
-SCAN_FIELDS = ("date", "modality")
-MAX_SUGGESTED = 64  # a longer unknown field name gets no "did you mean" (difflib's cost grows with it)
-DATE_FIELDS = ("birth_date", "resection_date")
-KEY_FIELDS = ("patient_id", "care_team")
-_RECORD_FIELD_SET = frozenset(RECORD_FIELDS)
-_SCAN_FIELD_SET = frozenset(SCAN_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,27 +69,24 @@ class ImportCounts:
 
 
 def import_source(store: PatientStore, source: Source, guidelines: Collection[str], *,
-                  chunk_size: int = CHUNK_SIZE, on_rows: Callable[[int], None] | None = None,
+                  chunk_size: int = CHUNK_SIZE, workers: int = 1, on_rows: Callable[[int], None] | None = None,
                   clock: Callable[[], datetime] = utcnow) -> ImportCounts:
     """Import one file, chunk by chunk; `on_rows(n)` is told after each committed chunk. The file is closed
-    when the import ends.
+    when the import ends. With `workers` > 1 the lines of a JSON Lines file are parsed and validated in that
+    many processes while this one writes (the same result, in the same order).
 
     Before each chunk is committed, and once the file is read to its end, the file must still be the one
     opened (`Source.changed`); else SourceChanged: the chunk being read is rolled back, the chunks
     committed before stay (their rows are whole, valid imports), and the message says how many rows."""
     total = ImportCounts()
     try:
-        for chunk in batched(source.rows(), chunk_size):
+        for write in _chunks(source, guidelines, chunk_size, workers, clock):
             with store.transaction() as tx:
-                now = clock()
-                if source.kind == "imaging":
-                    counts = _imaging_chunk(tx, source.name, chunk, now)
-                else:
-                    counts = _patients_chunk(tx, source.name, chunk, guidelines, now)
+                counts = write(tx)
                 _refuse_if_changed(source)  # inside the transaction: this chunk is rolled back
             total += counts
             if on_rows is not None:
-                on_rows(len(chunk))
+                on_rows(counts.read)
         _refuse_if_changed(source)
     except SourceChanged:
         kept = (f"the {total.read} rows of the chunks committed before stay imported" if total.read
@@ -111,6 +95,27 @@ def import_source(store: PatientStore, source: Source, guidelines: Collection[st
     finally:
         source.close()
     return total
+
+
+def _chunks(source: Source, guidelines: Collection[str], chunk_size: int, workers: int,
+            clock: Callable[[], datetime]) -> Iterator[Callable[[PatientWriter], ImportCounts]]:
+    """Each chunk of the file, checked, as the write of its transaction. `clock()` is read once a chunk, before
+    its rows are checked (the day of the import bounds their dates) and stamps what the chunk stores."""
+    if source.kind == "imaging":
+        for rows in batched(source.rows(), chunk_size):
+            yield partial(_imaging_chunk, source=source.name, chunk=rows, now=clock())
+        return
+    if source.format == "jsonl" and workers > 1:
+        jobs = ((lines, guidelines, clock(), source.name) for lines in batched(source.lines(), chunk_size))
+        checked = in_order(check_lines, jobs, workers)
+    elif source.format == "fhir" and workers > 1:  # records assembled here (netflow.imports.fhir), checked there
+        rows_jobs = ((rows, guidelines, clock(), source.name) for rows in batched(source.rows(), chunk_size))
+        checked = in_order(check_rows, rows_jobs, workers)
+    else:
+        checked = ((len(rows), now, check_patients(rows, guidelines, now.date(), source.name))
+                   for rows in batched(source.rows(), chunk_size) for now in (clock(),))
+    for read, now, chunk in checked:
+        yield partial(_store_patients, read=read, checked=chunk, now=now)
 
 
 def _refuse_if_changed(source: Source) -> None:
@@ -142,8 +147,14 @@ def _validate_patients(chunk: Iterable[SourceRow], guidelines: Collection[str], 
             checked.append((row, None, [row.problem]))
             continue
         record, errors = parse_record(row.raw, guidelines)
+        if row.missing:  # a FHIR patient's missing pieces, said in FHIR's words, replace "is required"
+            missing = {error.field for error in row.missing}
+            record, errors = None, [*row.missing, *(e for e in errors if e.field not in missing)]
+        elif record is not None and row.scan_sources:
+            record = replace(record, imaging=tuple(Scan(scan.date, scan.modality, source, key) for scan, (source, key)
+                                                   in zip(record.imaging, row.scan_sources, strict=True)))
         named = {error.field for error in errors}  # a field the engine refused is not refused twice
-        errors.extend(error for error in feed_errors(row.raw, today) if error.field not in named)
+        errors.extend(error for error in feed_errors(row.raw, today, record) if error.field not in named)
         if record is not None:  # valid, but a count the database's INTEGER cannot hold is refused too
             errors.extend(FieldError(name, f"must be at most {MAX_STORED_INT}") for name in ("nodes_positive",
                           "nodes_examined") if (getattr(record, name) or 0) > MAX_STORED_INT)
@@ -151,114 +162,70 @@ def _validate_patients(chunk: Iterable[SourceRow], guidelines: Collection[str], 
     return checked
 
 
-def feed_errors(raw: object, today: date) -> list[FieldError]:
-    """The import's own rules for one raw record (beyond `parse_record`): unknown fields, the database's
-    keys, the length of `name`, plausible dates. `today` is the day of the import."""
-    if not isinstance(raw, Mapping):
-        return []
-    errors = _capped(_unknown_fields(raw))
-    errors.extend(_key_errors(raw))
-    name = raw.get("name")
-    if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
-        errors.append(FieldError("name", f"must be at most {MAX_NAME_LENGTH} characters, got {len(name)}"))
-    errors.extend(_implausible_dates(raw, today))
-    return errors
+# A checked patients row: its key (patient_id; a quarantined row's record_key), the record's values in
+# PATIENT_FIELDS order, its record_hash and its imaging (date, modality, source, source_key), no entry
+# twice; or for a row that failed, values None and its quarantine entry. Plain tuples: they cross from
+# the worker processes cheaply.
+ScanValues = tuple[date, str, str | None, str | None]
+Checked = tuple[str | None, tuple[Any, ...] | None, str, tuple[ScanValues, ...], QuarantineEntry | None]
 
 
-def _key_errors(raw: Mapping[str, Any]) -> Iterator[FieldError]:
-    """patient_id and care_team as the database keys them: 1-64 characters without surrounding spaces."""
-    for field in KEY_FIELDS:
-        value = raw.get(field)
-        if isinstance(value, str) and value and (len(value) > MAX_ID_LENGTH or value.strip() != value):
-            yield FieldError(field, f"must be 1-{MAX_ID_LENGTH} characters without surrounding spaces")
+def check_lines(lines: list[JsonLine], guidelines: Collection[str], now: datetime, source: str
+                ) -> tuple[int, datetime, list[Checked]]:
+    """A chunk of JSON Lines lines parsed and checked (what a worker process does): (rows, now, checked)."""
+    return len(lines), now, check_patients([jsonl_row(*line) for line in lines], guidelines, now.date(), source)
 
 
-def _capped(errors: Iterator[FieldError]) -> list[FieldError]:
-    """The first MAX_LISTED unknown-field errors, then one saying how many more there are."""
-    kept = list(islice(errors, MAX_LISTED))
-    more = sum(1 for _ in errors)
-    return [*kept, FieldError("record", f"and {more} more unknown fields")] if more else kept
+def check_rows(rows: list[SourceRow], guidelines: Collection[str], now: datetime, source: str
+               ) -> tuple[int, datetime, list[Checked]]:
+    """A chunk of rows checked (what a worker process does for a FHIR export): (rows, now, checked)."""
+    return len(rows), now, check_patients(rows, guidelines, now.date(), source)
 
 
-def _unknown_fields(raw: Mapping[str, Any]) -> Iterator[FieldError]:
-    """One error per field the record does not have, and per unknown key of an imaging entry."""
-    for key in raw:
-        if key not in _RECORD_FIELD_SET:
-            yield _unknown(key, "", RECORD_FIELDS)
-    entries = raw.get("imaging")
-    if isinstance(entries, list):
-        for index, entry in enumerate(entries):
-            if isinstance(entry, dict):
-                yield from (_unknown(key, f"imaging[{index}].", SCAN_FIELDS) for key in entry
-                            if key not in _SCAN_FIELD_SET)
+def check_patients(rows: Iterable[SourceRow], guidelines: Collection[str], today: date, source: str
+                   ) -> list[Checked]:
+    """Each row validated (the engine's rules and the import's) and made ready to store or to quarantine."""
+    checked: list[Checked] = []
+    for row, record, errors in _validate_patients(rows, guidelines, today):
+        if record is None:
+            checked.append((_record_key(row.raw), None, "", (), _quarantined(source, row, errors)))
+            continue
+        scans = tuple((s.date, s.modality, s.source, s.source_key) for s in dict.fromkeys(record.imaging))
+        checked.append((record.patient_id, patient_values(record), record_hash(record), scans, None))
+    return checked
 
 
-def _unknown(key: str, prefix: str, known: Sequence[str]) -> FieldError:
-    """'unknown field `hereditary_syndrom`; did you mean `hereditary_syndrome`?'"""
-    name = f"{prefix}{shown(key)}"
-    guess = difflib.get_close_matches(key.casefold(), known, n=1) if len(key) <= MAX_SUGGESTED else []
-    hint = f"; did you mean `{prefix}{guess[0]}`?" if guess else ""
-    return FieldError(name, f"unknown field `{name}`{hint}")
-
-
-def _date_limits(today: date) -> tuple[date, date]:
-    """The earliest and latest dates an import takes: EARLIEST_DATE, and a year after `today`."""
-    return EARLIEST_DATE, add_months(today, FUTURE_MONTHS)
-
-
-def _implausible(field: str, day: date | None, today: date) -> FieldError | None:
-    """An error when `day` is before EARLIEST_DATE or more than a year after `today` (None: no date, no error;
-    parse_record names a date that does not parse)."""
-    earliest, latest = _date_limits(today)
-    if day is not None and day < earliest:
-        return FieldError(field, f"must be on or after {earliest.isoformat()}")
-    if day is not None and day > latest:
-        return FieldError(field, f"must be at most a year after the import, on or before {latest.isoformat()}")
-    return None
-
-
-def _implausible_dates(raw: Mapping[str, Any], today: date) -> Iterator[FieldError]:
-    """birth_date, resection_date and each imaging entry's date, checked against `_date_limits`."""
-    checked = [(field, raw.get(field)) for field in DATE_FIELDS]
-    entries = raw.get("imaging")
-    if isinstance(entries, list):
-        checked.extend((f"imaging[{n}].date", e.get("date")) for n, e in enumerate(entries) if isinstance(e, dict))
-    for field, value in checked:
-        if (error := _implausible(field, parse_iso_date(value), today)) is not None:
-            yield error
-
-
-def _patients_chunk(tx: PatientWriter, source: str, chunk: list[SourceRow], guidelines: Collection[str],
-                    now: datetime) -> ImportCounts:
-    checked = _validate_patients(chunk, guidelines, now.date())
-    valid = [record for _, record, _ in checked if record is not None]
-    ids = {record.patient_id for record in valid}
+def _store_patients(tx: PatientWriter, *, read: int, checked: list[Checked], now: datetime) -> ImportCounts:
+    """Store a checked chunk: new and changed records, imaging not yet stored, quarantined rows."""
+    ids = {key for key, values, *_ in checked if key is not None and values is not None}
     hashes, known_scans = tx.record_hashes(ids), tx.scan_keys(ids)
     tally = {"inserted": 0, "updated": 0, "unchanged": 0}
-    changed: dict[str, tuple[PatientRecord, str]] = {}
-    new_scans: list[tuple[str, Scan]] = []
-    last_valid = {record.patient_id: n for n, (_, record, _) in enumerate(checked) if record is not None}
+    changed: dict[str, tuple[tuple[Any, ...], str]] = {}
+    new_scans: list[tuple[str, date, str, str | None, str | None]] = []
+    last_valid = {key: n for n, (key, values, *_) in enumerate(checked) if values is not None}
     quarantined: list[QuarantineEntry] = []
-    for n, (row, record, errors) in enumerate(checked):
-        if record is None:
-            key = _record_key(row.raw)
-            quarantined.append(_quarantined(source, row, errors, resolved=last_valid.get(key or "", -1) > n))
+    for n, (pid, values, digest, scans, entry) in enumerate(checked):
+        if values is None or pid is None:
+            assert entry is not None
+            resolved = last_valid.get(pid or "", -1) > n  # a valid record of the patient follows in the chunk
+            quarantined.append(replace(entry, resolved=True) if resolved else entry)
             continue
-        pid, digest = record.patient_id, record_hash(record)
-        fresh = [s for s in dict.fromkeys(record.imaging) if (pid, s.date, s.modality) not in known_scans]
-        known_scans.update((pid, s.date, s.modality) for s in fresh)
-        new_scans.extend((pid, s) for s in fresh)
+        fresh = [scan for scan in scans if (pid, scan[0], scan[1]) not in known_scans]
+        known_scans.update((pid, scan[0], scan[1]) for scan in fresh)
+        new_scans.extend((pid, *scan) for scan in fresh)
         previous = hashes.get(pid)
         outcome = "inserted" if previous is None else "updated" if previous != digest or fresh else "unchanged"
         tally[outcome] += 1
         if previous != digest:
-            changed[pid] = (record, digest)
+            changed[pid] = (values, digest)
             hashes[pid] = digest
     tx.resolve_quarantine(ids, now)
     tx.upsert_patients(changed.values(), now)
-    tx.add_imaging(new_scans, now)
+    # By patient (a stable sort: each patient's studies keep their order, and so their ids): the unique
+    # (patient_id, date, modality) index is then written in order, not at random places.
+    tx.add_imaging_rows(sorted(new_scans, key=itemgetter(0)), now)
     tx.quarantine(quarantined, now)
-    return ImportCounts(read=len(chunk), quarantined=len(quarantined), **tally)
+    return ImportCounts(read=read, quarantined=len(quarantined), **tally)
 
 
 def _check_scan(raw: Any, today: date) -> tuple[tuple[str, Scan] | None, list[FieldError]]:
@@ -271,7 +238,7 @@ def _check_scan(raw: Any, today: date) -> tuple[tuple[str, Scan] | None, list[Fi
     when = parse_iso_date(raw.get("date"))
     if when is None:
         errors.append(FieldError("date", "must be an ISO date YYYY-MM-DD"))
-    elif (implausible := _implausible("date", when, today)) is not None:
+    elif (implausible := rules.implausible("date", when, today)) is not None:
         errors.append(implausible)
     modality = raw.get("modality")
     if modality not in MODALITIES:
@@ -281,7 +248,7 @@ def _check_scan(raw: Any, today: date) -> tuple[tuple[str, Scan] | None, list[Fi
     return (pid, Scan(when, modality)), []
 
 
-def _imaging_chunk(tx: PatientWriter, source: str, chunk: list[SourceRow], now: datetime) -> ImportCounts:
+def _imaging_chunk(tx: PatientWriter, *, source: str, chunk: list[SourceRow], now: datetime) -> ImportCounts:
     checked = [(row, *(_check_scan(row.raw, now.date()) if row.problem is None else (None, [row.problem])))
                for row in chunk]
     known = tx.scan_keys({scan[0] for _, scan, _ in checked if scan is not None})

@@ -1,22 +1,41 @@
-"""Evaluate the cohort and record the events it amounts to (reminders spec, section 1)."""
+"""Evaluate the cohort and record the events it amounts to (reminders spec, section 1).
+
+    record_run(db, book, date(2026, 12, 2), "daily-2")              # incremental: only what can have changed
+    record_run(db, book, date(2026, 12, 2), "check", full=True)     # everyone (after a rules change, to check)
+
+A daily run keeps where each patient stands (`patient_state`, adapters/state.py) with the first date it
+can change (netflow.domain.changes.next_change) and the rules fingerprint it was decided under. The next
+run evaluates only the patients whose data was stamped since the shard's last whole check, whose
+next_change has come, who were decided under other rules or who have a follow-up action acting by date;
+for everyone else nothing can have changed, so no event is due, and the team totals come from the kept
+standings. The first run of a shard, a replay of an earlier date, a dry run and `full` evaluate
+everyone (so does a run that finds more than a quarter of the shard stale); a replay and a dry run
+keep nothing (their evaluations decided no events), and a run for some teams only does not count as a
+whole check.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
+from netflow import __version__
 from netflow.adapters.database import Database
 from netflow.batching import batched
-from netflow.cohort import evaluate_cohort
-from netflow.domain.evaluation import Evaluation
-from netflow.domain.events import NewEvent, PastEvent, decide_events, window_kind
-from netflow.domain.rules import RuleBook
+from netflow.cohort import _team_guidelines
+from netflow.domain.changes import Standing, rules_fingerprint, standing_of
+from netflow.domain.engine import evaluate_stored
+from netflow.domain.evaluation import WINDOW_STATUSES, Evaluation
+from netflow.domain.events import NewEvent, PastEvent, decide_events
+from netflow.domain.record import PatientRecord
+from netflow.domain.rules import RuleBook, RuleSet
+from netflow.reminders.follow_ups import apply_follow_ups
 
-__all__ = ["TEAM_COUNTERS", "RecordResult", "record_run", "team_counters"]
+__all__ = ["TEAM_COUNTERS", "RecordResult", "counters_of", "record_run", "team_counters"]
 
 BATCH = 5000
 # The open-worklist totals kept per team, as in a digest's totals line.
@@ -34,6 +53,8 @@ class RecordResult:
     events: Counter[str] = field(default_factory=Counter)
     teams: dict[str, Counter[str]] = field(default_factory=dict)
     replay: bool = False
+    unchanged: int = 0  # patients whose kept standing was counted without evaluating them again
+    full: bool = True  # everyone was evaluated
     new_events: list[NewEvent] = field(default_factory=list)  # kept only for dry runs
 
     def as_counts(self) -> dict[str, Any]:
@@ -41,71 +62,167 @@ class RecordResult:
             "as_of": self.as_of.isoformat(),
             "evaluated": self.evaluated,
             "by_status": dict(sorted(self.by_status.items())),
-            "events": dict(sorted(self.events.items())),
+            "events": {kind: n for kind, n in sorted(self.events.items()) if n},
             "teams": {team: dict(sorted(c.items())) for team, c in sorted(self.teams.items())},
             "replay": self.replay,
+            "unchanged": self.unchanged,
+            "full": self.full,
         }
 
 
 def team_counters(evaluation: Evaluation) -> list[str]:
     """Which open-worklist counters this evaluation adds to."""
-    kind = window_kind(evaluation)
+    return counters_of(evaluation.status, evaluation.escalation_level, evaluation.risk_tier)
+
+
+def counters_of(status: str, escalation_level: int, risk_tier: str | None) -> list[str]:
+    """team_counters from the parts it depends on (a kept standing's columns too)."""
+    # domain.events.window_kind, from the parts
+    kind = ("escalated" if escalation_level >= 2 else "overdue") if status == "overdue" else \
+        status if status in ("due", "due_soon") else None
     names = [kind] if kind else []
-    if evaluation.status in ("not_due", "due_soon", "due", "overdue"):
+    if status in WINDOW_STATUSES:
         names.append("under_surveillance")
-        if evaluation.risk_tier == "high":
+        if risk_tier == "high":
             names.append("high_risk")
-    elif evaluation.status in ("needs_review", "not_indicated"):
-        names.append(evaluation.status)
+    elif status in ("needs_review", "not_indicated"):
+        names.append(status)
     return names
 
 
-def _with_history(evaluations: Iterator[Evaluation], history: Iterator[tuple[str, list[PastEvent]]]
-                  ) -> Iterator[tuple[Evaluation, list[PastEvent]]]:
-    """Merge two streams ordered by patient_id (code-point order) into (evaluation, its past events)."""
-    pending = next(history, None)
-    for evaluation in evaluations:
-        pid = str(evaluation.patient_id)
+T = TypeVar("T")
+Item = tuple[PatientRecord, Evaluation, list[PastEvent]]
+MIN_INCREMENTAL = 1000  # an incremental run evaluates up to a quarter of a shard (at least this many), else all
+
+
+def _merge(items: Iterable[T], key: Callable[[T], str], others: Iterator[tuple[str, Any]]
+           ) -> Iterator[tuple[T, Any]]:
+    """Merge items with (patient_id, value) rows, both in code-point patient_id order: (item, value or None)."""
+    pending = next(others, None)
+    for item in items:
+        pid = key(item)
         while pending is not None and pending[0] < pid:
-            pending = next(history, None)
+            pending = next(others, None)
         if pending is not None and pending[0] == pid:
-            yield evaluation, pending[1]
-            pending = next(history, None)
+            yield item, pending[1]
+            pending = next(others, None)
         else:
-            yield evaluation, []
+            yield item, None
+
+
+def _ruleset(book: RuleBook, evaluation: Evaluation) -> RuleSet | None:
+    guideline = evaluation.guideline
+    return book[guideline] if guideline is not None and guideline in book.ids else None
 
 
 def _version(book: RuleBook, evaluation: Evaluation) -> str | None:
-    guideline = evaluation.guideline
-    return book[guideline].version if guideline is not None and guideline in book.ids else None
+    rules = _ruleset(book, evaluation)
+    return None if rules is None else rules.version
 
 
-def record_run(db: Database, book: RuleBook, as_of: date, run_id: str, *, shard: int = 0, shards: int = 1,
-               teams: frozenset[str] | None = None, dry_run: bool = False) -> RecordResult:
-    """Evaluate one shard of the cohort and record its new events (nothing is written on a dry run).
+def _pid(item: tuple[PatientRecord, Evaluation]) -> str:
+    return item[0].patient_id
 
-    Replaying an earlier date than one already run evaluates but records nothing new.
-    """
-    result = RecordResult(as_of)
-    latest = db.ledger.begin_run(run_id, as_of, record=not dry_run)
-    result.replay = latest is not None and as_of < latest
-    with closing(db.ledger.iter_event_history(shard, shards)) as history:
-        evaluations = evaluate_cohort(db, as_of, book, shard=shard, shards=shards)
-        for batch in batched(_with_history(evaluations, history), BATCH):
+
+class _Pass:
+    """One recording pass over some of a shard's patients: evaluate, decide, record, keep."""
+
+    def __init__(self, db: Database, book: RuleBook, result: RecordResult, run_id: str, context: str, *,
+                 teams: frozenset[str] | None, keep: bool, dry_run: bool) -> None:
+        self.db, self.book, self.result, self.run_id, self.context = db, book, result, run_id, context
+        self.teams, self.keep, self.dry_run = teams, keep, dry_run
+        self.decided = 0  # patients evaluated and decided by this pass
+        self.team_guidelines = _team_guidelines(db, book)
+
+    def items(self, records: Iterable[PatientRecord], history: Iterator[tuple[str, list[PastEvent]]]
+              ) -> Iterator[Item]:
+        """Each record evaluated, with its past events (`history` in code-point patient_id order)."""
+        as_of, book, chosen = self.result.as_of, self.book, self.team_guidelines
+        evaluated = ((record, evaluate_stored(record, as_of, book, chosen.get(record.care_team)))
+                     for record in records)
+        for (record, evaluation), past in _merge(evaluated, _pid, history):
+            yield record, evaluation, past or []
+
+    def run(self, items: Iterable[Item], *, count: bool) -> None:
+        """Decide and record each batch's events, then keep the standings (after the events: a crash in
+        between leaves a standing behind, evaluated again next run, never ahead)."""
+        db, book, result = self.db, self.book, self.result
+        for batch in batched(items, BATCH):
             new: list[NewEvent] = []
-            for evaluation, past in batch:
+            kept: list[Standing] = []
+            actions = db.follow_ups.follow_ups_of([str(e.patient_id) for _, e, _ in batch])
+            for record, evaluation, past in batch:
                 team = evaluation.care_team or ""
-                if teams is not None and team not in teams:
+                if self.teams is not None and team not in self.teams:
                     continue
-                result.evaluated += 1
-                result.by_status[evaluation.status] += 1
-                if evaluation.status != "invalid":
-                    result.teams.setdefault(team, Counter()).update(team_counters(evaluation))
+                self.decided += 1
+                if count:
+                    result.evaluated += 1
+                    result.by_status[evaluation.status] += 1
+                    if evaluation.status != "invalid":
+                        result.teams.setdefault(team, Counter()).update(team_counters(evaluation))
                 if not result.replay:
-                    new.extend(decide_events(evaluation, past, _version(book, evaluation)))
-            if dry_run:
+                    new.extend(apply_follow_ups(evaluation, past, decide_events(
+                        evaluation, past, _version(book, evaluation)), actions, book, result.events))
+                if self.keep:
+                    kept.append(standing_of(evaluation, _ruleset(book, evaluation), record))
+            if self.dry_run:
                 result.new_events.extend(new)
                 result.events.update(e.kind for e in new)
             elif new:
-                result.events.update(e.kind for e in db.ledger.record_events(new, as_of, run_id))
+                result.events.update(e.kind for e in db.ledger.record_events(new, result.as_of, self.run_id))
+            if kept:
+                db.state.save(kept, self.context)
+
+
+def _everyone(work: _Pass, shard: int, shards: int) -> None:
+    """Evaluate every patient of the shard (and keep each standing, unless the pass keeps nothing)."""
+    db = work.db
+    with closing(db.ledger.iter_event_history(shard, shards)) as history:
+        work.run(work.items(db.patients.stream_records(shard=shard, shards=shards), history), count=True)
+    if work.keep and shards == 1 and work.teams is None:
+        db.state.drop_missing()
+
+
+def _changed(work: _Pass, stale: list[str], shard: int, shards: int) -> None:
+    """Evaluate only the stale patients; the shard's counts come from the kept standings."""
+    db, result = work.db, work.result
+    for chunk in batched(stale, BATCH):
+        history = db.ledger.event_history_of(chunk)
+        work.run(work.items(db.state.records(chunk), iter(sorted(history.items()))), count=False)
+    for team, status, level, tier, n in db.state.team_counts(shard, shards, work.teams):
+        result.evaluated += n
+        result.by_status[status] += n
+        if status != "invalid":
+            counters = result.teams.setdefault(team or "", Counter())
+            for name in counters_of(status, level, tier):
+                counters[name] += n
+    result.unchanged = result.evaluated - work.decided
+    result.full = False
+
+
+def record_run(db: Database, book: RuleBook, as_of: date, run_id: str, *, shard: int = 0, shards: int = 1,
+               teams: frozenset[str] | None = None, dry_run: bool = False, full: bool = False) -> RecordResult:
+    """Evaluate one shard of the cohort and record its new events (nothing is written on a dry run).
+
+    Only the patients whose evaluation can have changed since the last run are evaluated, unless `full`.
+    Replaying an earlier date than one already run evaluates everyone but records nothing new.
+    """
+    started = db.state.check_started()  # before anything is read
+    result = RecordResult(as_of)
+    latest = db.ledger.begin_run(run_id, as_of, record=not dry_run)
+    result.replay = latest is not None and as_of < latest
+    keep = not (result.replay or dry_run)  # only a run that decides events keeps standings
+    context = rules_fingerprint(book, db.patients.team_guidelines(), __version__)
+    work = _Pass(db, book, result, run_id, context, teams=teams, keep=keep, dry_run=dry_run)
+    stale = None
+    if keep and not full:
+        limit = max(MIN_INCREMENTAL, db.state.shard_size(shard, shards) // 4)
+        stale = db.state.stale(as_of, context, shard, shards, limit=limit)
+    if stale is not None:
+        _changed(work, stale, shard, shards)
+    else:
+        _everyone(work, shard, shards)
+    if keep and teams is None:
+        db.state.finish_check(shard, shards, started, as_of)
     return result

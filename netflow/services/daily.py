@@ -18,17 +18,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from netflow.adapters.db import utcnow
 from netflow.adapters.mail import MailerFactory, mailer_factory, write_eml
-from netflow.config import ConfigError
-from netflow.domain.dates import parse_iso_date
+from netflow.as_of import LATEST_AS_OF, check_as_of, parse_as_of, settle_as_of, tomorrow
 from netflow.domain.digest import check_worklist_url
-from netflow.errors import ConfigurationError, InputError
+from netflow.errors import ConfigurationError
 from netflow.installation import Installation
 from netflow.reminders.delivery import SendResult, send_pending
 from netflow.reminders.digests import BuildResult, build_digests, letter_message
@@ -36,11 +33,6 @@ from netflow.reminders.recording import RecordResult, record_run
 
 __all__ = ["LATEST_AS_OF", "DailyPlan", "RemindResult", "RunSummary", "build", "check", "check_as_of", "parse_as_of",
            "record", "recorded_on", "remind", "send", "settle_as_of", "summary", "team_totals", "tomorrow"]
-
-# The latest as-of date taken at all: the engine adds a rule's months to dates up to the as-of date, and
-# the calendar ends on 9999-12-31; a century of room is more than any rule's interval or horizon.
-LATEST_AS_OF = date(9899, 12, 31)
-
 
 @dataclass(frozen=True)
 class DailyPlan:
@@ -62,45 +54,6 @@ def recorded_on(recorded: Iterable[Mapping[str, Any]]) -> date:
     return date.fromisoformat(dates.pop())
 
 
-def parse_as_of(text: str) -> date:
-    """A run's as-of date from text (a DAG param, a command option): YYYY-MM-DD, else InputError."""
-    parsed = parse_iso_date(text.strip())
-    if parsed is None:
-        raise InputError(f"as_of must be a date as YYYY-MM-DD, got {text!r}")
-    return parsed
-
-
-def tomorrow(timezone: str, now: datetime | None = None) -> date:
-    """Tomorrow in the installation's time zone (NETFLOW_TIMEZONE): the latest as-of date a run takes
-    unless the future is allowed. `now` defaults to this machine's clock."""
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"NETFLOW_TIMEZONE must be a time zone such as Europe/Oslo, got {timezone!r}") from None
-    return (now or utcnow()).astimezone(zone).date() + timedelta(days=1)
-
-
-def check_as_of(as_of: date, latest: date, *, allow_future: bool, option: str = "as_of",
-                allow: str = "the param allow_future=true") -> date:
-    """`as_of` when it is usable: not after `latest` (tomorrow, see `tomorrow`) unless `allow_future`, and
-    never after LATEST_AS_OF; else InputError naming `option` and how to `allow` a future date."""
-    if as_of > LATEST_AS_OF:
-        raise InputError(f"{option} {as_of.isoformat()}: as-of date too far in the future "
-                         f"(the latest is {LATEST_AS_OF.isoformat()})")
-    if as_of > latest and not allow_future:
-        raise InputError(f"{option} {as_of.isoformat()} is in the future (after {latest.isoformat()}, tomorrow in "
-                         f"NETFLOW_TIMEZONE); give {allow} to run on it anyway")
-    return as_of
-
-
-def settle_as_of(requested: str | None, run_date: date, *, timezone: str = "UTC", allow_future: bool = False,
-                 now: datetime | None = None) -> date:
-    """The run's as-of date: `requested` (a replay, YYYY-MM-DD; InputError if mistyped) when given, else the
-    run's own date. A date after tomorrow in `timezone` is an InputError unless `allow_future`."""
-    as_of = parse_as_of(requested) if requested and requested.strip() else run_date
-    return check_as_of(as_of, tomorrow(timezone, now), allow_future=allow_future)
-
-
 def check(inst: Installation, requested_as_of: str | None, run_date: date, *, allow_future: bool = False
           ) -> DailyPlan:
     """Fail early, with what to do, when the configuration or the database is not usable, and settle the
@@ -118,9 +71,13 @@ def check(inst: Installation, requested_as_of: str | None, run_date: date, *, al
 
 
 def record(inst: Installation, as_of: date, run_id: str, *, shard: int = 0, shards: int = 1,
-           teams: frozenset[str] | None = None, dry_run: bool = False) -> RecordResult:
-    """Evaluate one shard of the cohort and record its new events (each once, whatever the shard count)."""
-    return record_run(inst.db, inst.book, as_of, run_id, shard=shard, shards=shards, teams=teams, dry_run=dry_run)
+           teams: frozenset[str] | None = None, dry_run: bool = False, full: bool = False) -> RecordResult:
+    """Evaluate one shard of the cohort and record its new events (each once, whatever the shard count).
+
+    Only the patients whose evaluation can have changed since the last run are evaluated; `full`
+    evaluates everyone (after a rules change, or to check)."""
+    return record_run(inst.db, inst.book, as_of, run_id, shard=shard, shards=shards, teams=teams, dry_run=dry_run,
+                      full=full)
 
 
 def team_totals(parts: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
@@ -235,15 +192,15 @@ def _write_letters(result: BuildResult, inst: Installation, as_of: date, eml_dir
 
 
 def remind(inst: Installation, as_of: date, run_id: str, *, dry_run: bool = False, eml_dir: Path | None = None,
-           teams: frozenset[str] | None = None) -> RemindResult:
+           teams: frozenset[str] | None = None, full: bool = False) -> RemindResult:
     """Evaluate and record events, build the digests, send the outbox, keep the summary.
 
     A dry run records and sends nothing: the digests it would send are built (with the events it
     would record) and, with `eml_dir`, written there as .eml files. The mail settings are checked
-    before anything is recorded."""
+    before anything is recorded. `full`: evaluate every patient, not only those that can have changed."""
     inst.db.check_ready()
     mailer = None if dry_run else inst.mailer()
-    recorded = record(inst, as_of, run_id, teams=teams, dry_run=dry_run)
+    recorded = record(inst, as_of, run_id, teams=teams, dry_run=dry_run, full=full)
     parts = [recorded.as_counts()]
     if dry_run:
         built = build_digests(inst.db, inst.settings, inst.book, as_of, run_id, team_totals(parts), teams=teams,

@@ -19,6 +19,7 @@ from netflow.adapters.db import utcnow
 from netflow.errors import InputError
 from netflow.guidelines.teams import load_teams_file
 from netflow.imports import inbox
+from netflow.imports.fhir import Context, FhirExport, ResourceTally, gather, team_index
 from netflow.imports.formats import Source, SourceError, open_source
 from netflow.imports.rows import ImportCounts, import_source
 from netflow.installation import Installation
@@ -34,6 +35,7 @@ IMPORT_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 class FileImport:
     name: str
     counts: ImportCounts
+    resources: ResourceTally | None = None  # a FHIR export: its resources read, used, skipped by type
 
 
 @dataclass
@@ -48,7 +50,9 @@ class ImportResult:
         return total
 
     def as_counts(self) -> dict[str, Any]:
-        return {"files": {done.name: asdict(done.counts) for done in self.files}, "total": asdict(self.total)}
+        return {"files": {done.name: asdict(done.counts) | ({"resources": done.resources.as_counts()}
+                                                             if done.resources is not None else {})
+                           for done in self.files}, "total": asdict(self.total)}
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,10 @@ def _sources(paths: Iterable[str | Path]) -> list[Source]:
     again and refuses one that is no longer the file checked."""
     sources: list[Source] = []
     try:
-        for path in expand_paths(paths).files:
+        for path in gather(expand_paths(paths).files):
+            if isinstance(path, FhirExport):
+                sources.append(path)
+                continue
             with open_source(path) as source:
                 sources.append(source)
         return sources
@@ -111,22 +118,43 @@ def _sources(paths: Iterable[str | Path]) -> list[Source]:
 
 def import_files(inst: Installation, paths: Iterable[str | Path],
                  progress: Callable[[Source], Callable[[int], None] | None] | None = None,
-                 done: Callable[[FileImport], None] | None = None) -> ImportResult:
+                 done: Callable[[FileImport], None] | None = None, care_team: str | None = None) -> ImportResult:
     """Import the files in order; each is checked before any is read (InputError: nothing was imported).
     A folder stands for its import files (expand_paths).
 
     `progress(source)` may return a callback told the rows of each committed chunk; `done` is told each
-    file's counts as soon as it is imported."""
+    file's counts as soon as it is imported. A FHIR export (docs/fhir.md) gives one record per NET patient;
+    `care_team` is the team of its patients whose CareTeam names no team (InputError if not loaded)."""
     sources = _sources(paths)
     inst.db.check_ready()
+    _bind_fhir(inst, [s for s in sources if isinstance(s, FhirExport)], care_team)
     result = ImportResult()
     for source in sources:
         on_rows = progress(source) if progress is not None else None
-        finished = FileImport(source.name, import_source(inst.db.patients, source, inst.book.ids, on_rows=on_rows))
+        counts = import_source(inst.db.patients, source, inst.book.ids, on_rows=on_rows,
+                               workers=inst.settings.workers)
+        finished = FileImport(source.name, counts, source.tally if isinstance(source, FhirExport) else None)
         result.files.append(finished)
         if done is not None:
             done(finished)
     return result
+
+
+def _bind_fhir(inst: Installation, exports: list[FhirExport], care_team: str | None) -> None:
+    """Give each FHIR export the teams' FHIR identifiers, the fallback team, the stored records and the map of
+    FHIR Patient ids to MRNs (read for a patient whose Patient is not in the export, kept for those it reads)."""
+    if not exports and care_team is None:
+        return
+    store = inst.db.patients
+    teams = store.care_teams()
+    if care_team is not None and care_team not in teams:
+        raise InputError(f"--care-team {care_team}: no such care team is loaded (netflow teams load FILE); "
+                         f"nothing was imported")
+    index = team_index({key: team.fhir for key, team in teams.items()})
+    for export in exports:
+        export.context = Context(index, care_team, store.find_record, inst.db.fhir_patients.patients_of,
+                                 lambda links: inst.db.fhir_patients.remember(links, at=utcnow()))
+        export.workers = inst.settings.workers
 
 
 def inbox_files(inst: Installation) -> list[str]:
@@ -141,7 +169,11 @@ def import_inbox_file(inst: Installation, name: str) -> dict[str, Any]:
         return {"file": name, "status": "gone"}
     inst.db.check_ready()  # a database not at this netflow's schema: the file waits in the inbox
     try:
-        counts = import_source(inst.db.patients, open_source(path), inst.book.ids)
+        [source] = gather([path])  # a FHIR file alone (its resources joined within it), or a netflow file
+        if isinstance(source, FhirExport):
+            _bind_fhir(inst, [source], None)
+        counts = import_source(inst.db.patients, source if isinstance(source, Source) else open_source(path),
+                               inst.book.ids, workers=inst.settings.workers)
     except SourceError as exc:
         inbox.failed(path, str(exc))
         return {"file": name, "status": "failed", "error": str(exc)}

@@ -5,15 +5,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import date
+from typing import TypeVar
 
-from netflow.cohort import evaluate_cohort
+from netflow.cohort import evaluate_cohort, evaluate_cohort_forked
 from netflow.domain.evaluation import Evaluation
 from netflow.errors import InputError, capped
 from netflow.installation import Installation
 
-__all__ = ["scan"]
+__all__ = ["scan", "scan_forked"]
+
+T = TypeVar("T")
 
 # An unknown team's error lists this many known team keys, then "and N more".
 LISTED_TEAMS = 20
@@ -25,12 +28,25 @@ def scan(inst: Installation, as_of: date, *, team: str | None = None, shard: int
 
     The database is checked first (NotMigrated says to run 'netflow db upgrade'); a `team` that is
     neither configured nor named by any patient is an InputError listing the known teams."""
+    _check(inst, team, shard, shards)
+    return evaluate_cohort(inst.db, as_of, inst.book, team=team, shard=shard, shards=shards)
+
+
+def scan_forked(inst: Installation, as_of: date, transform: Callable[[Evaluation], T], *, workers: int,
+                team: str | None = None, shard: int = 0, shards: int = 1) -> Iterator[T]:
+    """`scan`, each evaluation passed through `transform` (e.g. `Evaluation.to_json`), in `workers`
+    forked processes (`netflow.cohort.evaluate_cohort_forked`: the CLI only); same items, same order."""
+    _check(inst, team, shard, shards)
+    return evaluate_cohort_forked(inst.db, as_of, inst.book, transform, workers=workers, team=team, shard=shard,
+                                  shards=shards)
+
+
+def _check(inst: Installation, team: str | None, shard: int, shards: int) -> None:
     if shards < 1 or not 0 <= shard < shards:
         raise InputError(f"shard must be between 0 and {shards - 1}, got {shard}")
     inst.db.check_ready()
     if team is not None:
         _check_team(inst, team)
-    return evaluate_cohort(inst.db, as_of, inst.book, team=team, shard=shard, shards=shards)
 
 
 def _check_team(inst: Installation, team: str) -> None:

@@ -16,19 +16,22 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
-from sqlalchemy import func, select
+from sqlalchemy import Engine, delete, func, select
 
 from netflow.adapters.db import make_engine, upgrade
+from netflow.adapters.patients import PatientStore
 from netflow.adapters.tables import patients, quarantine
 from netflow.cli import main
-from netflow.imports.formats import PATIENT_COLUMNS
+from netflow.imports.formats import PATIENT_COLUMNS, open_source
+from netflow.imports.rows import import_source
 from tests.support.db import _admin, _create_database, postgres_available
 from tests.support.files import csv_text
 from tests.support.records import record
@@ -388,3 +391,43 @@ def test_on_postgresql_no_damaged_row_reaches_the_database_as_an_error(
     else:
         assert status == 0, err
         assert_accounted(counts, read=lines_read(content))
+
+
+# --- worker processes -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Engine]]:
+    """Two upgraded SQLite databases: one imports with one worker, the other with two."""
+    engines = []
+    for name in ("one", "two"):
+        url = f"sqlite:///{tmp_path_factory.mktemp('workers') / name}.db"
+        upgrade(url)
+        engines.append(make_engine(url))
+    yield engines
+    for engine in engines:
+        engine.dispose()
+
+
+@settings(FUZZ, max_examples=(EXAMPLES or 40) // 2)
+@given(data=st.data(), size=st.integers(min_value=2, max_value=25))
+def test_one_or_two_workers_store_and_quarantine_any_damaged_rows_alike(
+        two_engines: list[Engine], tmp_path: Path, data: st.DataObject, size: int) -> None:
+    content = rows_file([data.draw(json_rows(n)) for n in range(size)])
+    assume(not refused_as_a_whole(content))
+    path = tmp_path / "patients.jsonl"
+    path.write_bytes(content)
+    outcomes = []
+    for workers, engine in zip((1, 2), two_engines, strict=True):
+        with engine.begin() as conn:
+            conn.execute(delete(patients))
+            conn.execute(delete(quarantine))
+        counts = import_source(PatientStore(engine), open_source(path), ("nccn",), chunk_size=3, workers=workers,
+                               clock=lambda: datetime(2026, 5, 4, tzinfo=UTC))
+        with engine.connect() as conn:
+            stored = conn.execute(select(patients.c.patient_id, patients.c.record_hash)
+                                  .order_by(patients.c.patient_id)).all()
+            held = conn.execute(select(quarantine.c.line_no, quarantine.c.record_key, quarantine.c.errors,
+                                       quarantine.c.raw, quarantine.c.resolved_at).order_by(quarantine.c.id)).all()
+        outcomes.append((counts, stored, held))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0].read == lines_read(content)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,81 @@ def test_help_describes_every_option() -> None:
         assert word in text
     top = run_cli(["--help"])
     assert "evaluate" in top.stdout
+
+
+def messy_file(path: Path) -> Path:
+    """Records of every kind, with what a JSON Lines file can hold besides: blank lines, CRLF and lone CR
+    line ends, a BOM, bytes that are not UTF-8, lines that are not JSON, NaN and integers past 64 bits."""
+    from tests.unit.test_engine_differential import generate
+
+    rng = random.Random(5)
+    lines = [json.dumps(generate(rng, i)[0]).encode() for i in range(600)]
+    lines[3:3] = [b"", b"   ", b"{not json", b"[1, 2]", b'{"patient_id": NaN}',
+                  b'{"patient_id": 123456789012345678901234}', b'{"patient_id": "\\ud800", "care_team": 1}',
+                  b'{"patient_id": "X\xff\xfe"}', b'"text"', b"{}", b'{"nodes_examined": 123456789012345678901234}']
+    body = b"\n".join(lines[:200]) + b"\r\n" + b"\r\n".join(lines[200:400]) + b"\r" + b"\n".join(lines[400:])
+    path.write_bytes(b"\xef\xbb\xbf" + body)
+    return path
+
+
+def evaluated(path: Path, workers: int, monkeypatch: pytest.MonkeyPatch,
+              capsysbinary: pytest.CaptureFixture[bytes]) -> bytes:
+    import netflow.cli.evaluate as command
+
+    monkeypatch.setattr(command, "BLOCK_BYTES", 4096)  # many blocks: the workers share the file
+    monkeypatch.setenv("NETFLOW_WORKERS", str(workers))
+    capsysbinary.readouterr()
+    assert main(["evaluate", str(path), "--as-of", "2026-12-01"]) == 0
+    return capsysbinary.readouterr().out
+
+
+def test_two_workers_print_byte_for_byte_what_one_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    path = messy_file(tmp_path / "messy.jsonl")
+    alone = evaluated(path, 1, monkeypatch, capsysbinary)
+    assert evaluated(path, 2, monkeypatch, capsysbinary) == alone
+    assert alone.count(b"\n") == 609
+
+
+def test_each_line_is_what_the_standard_library_path_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """orjson reads and writes; the standard library decides what it refuses. Same objects, line numbers included."""
+    from datetime import date
+
+    from netflow.domain.engine import evaluate
+    from netflow.guidelines import load_rulebook
+
+    path = messy_file(tmp_path / "messy.jsonl")
+    book = load_rulebook()
+    expected = []
+    with open(path, encoding="utf-8-sig", errors="replace") as source:  # the reading before orjson
+        for number, line in enumerate(source, start=1):
+            if not line.strip():
+                continue
+            try:
+                expected.append(evaluate(json.loads(line), date(2026, 12, 1), book).to_dict())
+            except ValueError as exc:
+                expected.append({"line": number, "error": str(exc).split(":")[0]})
+
+    got = [json.loads(line) for line in evaluated(path, 2, monkeypatch, capsysbinary).splitlines()]
+
+    assert len(got) == len(expected)
+    for want, have in zip(expected, got, strict=True):
+        if "line" in want:
+            assert have["errors"] == [{"field": "line",
+                                       "message": f"{want['line']} is not valid JSON ({want['error']})"}]
+        else:
+            assert have == json.loads(json.dumps(want)), want.get("patient_id")
+
+
+def test_evaluate_loads_neither_sqlalchemy_nor_the_services(tmp_path: Path) -> None:
+    source = tmp_path / "one.jsonl"
+    source.write_text('{"patient_id": "X1"}\n', encoding="utf-8")
+    probe = ("import sys\nfrom netflow.cli import main\n"
+             f"code = main(['evaluate', {str(source)!r}, '--as-of', '2026-12-01'])\n"
+             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'jinja2', 'psycopg') "
+             "or m.startswith('netflow.services') or m.startswith('netflow.adapters'))\n"
+             "print(code, heavy, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stderr.strip().splitlines()[-1] == "0 []"
+    assert '"patient_id":"X1"' in done.stdout

@@ -162,9 +162,9 @@ def test_a_team_scan_holds_only_that_teams_patients(migrated_engine: Engine, tmp
 
 def test_the_whole_cohort_is_read_with_two_queries(sqlite_engine: Engine, tmp_path: Path) -> None:
     import_records(sqlite_engine, tmp_path, generated_cohort(300, seed=5))
-    statements: list[str] = []
-    event.listen(sqlite_engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, *args: statements.append(statement))
+    statements: list[str] = []  # as the driver runs them: the scan reads through raw cursors
+    event.listen(sqlite_engine, "checkout",
+                 lambda dbapi_connection, *args: dbapi_connection.set_trace_callback(statements.append))
     evaluations = list(evaluate_cohort(Database(sqlite_engine), date(2026, 12, 1), BOOK))
     cohort_queries = [s for s in statements if "FROM patients" in s or "FROM imaging_studies" in s]
     assert len(evaluations) == 300 and len(cohort_queries) == 2
@@ -192,7 +192,7 @@ def test_the_scan_command_prints_what_evaluate_prints(cli_database: Path, capsys
                                                      ) -> None:
     capsys.readouterr()
     assert main(["evaluate", str(cli_database), "--as-of", "2026-12-01"]) == 0
-    evaluated = sorted((line for line in capsys.readouterr().out.splitlines() if '"status": "invalid"' not in line),
+    evaluated = sorted((line for line in capsys.readouterr().out.splitlines() if '"status":"invalid"' not in line),
                        key=lambda line: json.loads(line)["patient_id"])
     assert main(["scan", "--as-of", "2026-12-01"]) == 0
     assert capsys.readouterr().out.splitlines() == evaluated
@@ -252,3 +252,60 @@ def test_a_database_without_teams_says_how_to_load_them(sqlite_engine: Engine, s
     with (Installation.from_settings(Settings(database_url=sqlite_url)) as inst,
           pytest.raises(InputError, match="no care team is configured and no patient names one")):
         scan(inst, date(2026, 12, 1), team="nope")
+
+
+# Workers (NETFLOW_WORKERS) ------------------------------------------------------------------------
+
+def scan_output(monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes], workers: int,
+                *args: str) -> bytes:
+    monkeypatch.setenv("NETFLOW_WORKERS", str(workers))
+    capsysbinary.readouterr()
+    assert main(["scan", "--as-of", "2026-12-01", *args]) == 0
+    return capsysbinary.readouterr().out
+
+
+@pytest.mark.parametrize("args", [(), ("--format", "table"), ("--shard", "1", "--shards", "3"),
+                                  ("--team", "gi-onc-east")], ids=["jsonl", "table", "shard", "team"])
+def test_two_workers_print_byte_for_byte_what_one_prints(database_url: str, tmp_path: Path, args: tuple[str, ...],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    monkeypatch.setenv("NETFLOW_DATABASE_URL", database_url)
+    cohort = generated_cohort(400, seed=17)
+    assert main(["db", "upgrade"]) == 0
+    path = tmp_path / "cohort.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in cohort), encoding="utf-8")
+    assert main(["import", str(path)]) == 0
+
+    alone = scan_output(monkeypatch, capsysbinary, 1, *args)
+    shared = scan_output(monkeypatch, capsysbinary, 2, *args)
+
+    assert shared == alone and alone.count(b"\n") > 30
+    if not args:
+        ids = [json.loads(line)["patient_id"] for line in alone.splitlines()]
+        assert ids == sorted(ids) and len(ids) == 400
+
+
+def test_a_worker_that_fails_fails_the_scan_with_its_own_error(sqlite_engine: Engine, tmp_path: Path) -> None:
+    from netflow.cohort import evaluate_cohort_forked
+
+    import_records(sqlite_engine, tmp_path, generated_cohort(50, seed=3))
+
+    def explode(evaluation: Evaluation) -> bytes:
+        raise ValueError("not this one")
+
+    with pytest.raises(ValueError, match="not this one"):
+        list(evaluate_cohort_forked(Database(sqlite_engine), date(2026, 12, 1), BOOK, explode, workers=2))
+
+
+def test_a_worker_that_dies_stops_the_scan_instead_of_hanging_it(sqlite_engine: Engine, tmp_path: Path) -> None:
+    import os
+
+    from netflow.cohort import evaluate_cohort_forked
+
+    import_records(sqlite_engine, tmp_path, generated_cohort(50, seed=3))
+
+    def die(evaluation: Evaluation) -> bytes:
+        os._exit(3)
+
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        list(evaluate_cohort_forked(Database(sqlite_engine), date(2026, 12, 1), BOOK, die, workers=2))
