@@ -106,11 +106,13 @@ fi
 export AIRFLOW__API__PORT="$PORT"
 export AIRFLOW__API__BASE_URL="http://localhost:$PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://localhost:$PORT/execution/"
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
+# admin sees every care team; nurse (role USER) sees the team whose `members` list her (netflow/demo/teams.py)
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,nurse:user"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/passwords.json"
 [ -f "$AIRFLOW_HOME/jwt_secret" ] || "$BIN/python" -c "import secrets; print(secrets.token_hex(32))" > "$AIRFLOW_HOME/jwt_secret"
 export AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$AIRFLOW_HOME/jwt_secret")"
-[ -f "$AIRFLOW_HOME/passwords.json" ] || echo '{"admin": "admin"}' > "$AIRFLOW_HOME/passwords.json"
+[ -f "$AIRFLOW_HOME/passwords.json" ] && grep -q '"nurse"' "$AIRFLOW_HOME/passwords.json" \
+  || echo '{"admin": "admin", "nurse": "nurse"}' > "$AIRFLOW_HOME/passwords.json"
 export AIRFLOW_CONN_SMTP_DEFAULT="smtp://127.0.0.1:$SMTP_PORT?disable_ssl=true&disable_tls=true&from_email=netflow%40hospital.example"
 
 export NETFLOW_DATABASE_URL="sqlite:///$VAR/netflow.db"
@@ -220,7 +222,7 @@ airflow dags trigger net_surveillance_daily > "$VAR/logs/trigger.log" 2>&1 \
 
 cat <<INFO
 
-  Airflow UI        http://localhost:$PORT   (login: admin / admin)
+  Airflow UI        http://localhost:$PORT   (login: admin / admin, or nurse / nurse: one team's worklist)
   DAGs              net_surveillance_daily, net_patient_import, net_weekly_report
   Emails            $VAR/mail/*.eml   (open them in any mail program)
   Patient database  $VAR/netflow.db   (netflow scan --as-of $TODAY --format table)

@@ -5,8 +5,9 @@ method per question; their SQL lives here and nowhere else.
     ledger.start_run("daily-1", date(2026, 12, 1))
     for patient_id, past in ledger.iter_event_history(shard=0, shards=2): ...
     with database.transaction(lock="build") as tx:   # several writes in one transaction: tx.ledger, tx.outbox
+        batches = tx.ledger.digest_batches(["gi-onc-east"], max_rows=20)   # what each digest shows
         outbox_id = tx.outbox.create_outbox_message(...)
-        tx.ledger.attach_events(outbox_id, event_ids)
+        tx.ledger.attach_digest_events({"gi-onc-east": outbox_id}, through=batches["gi-onc-east"].through)
 
 Every write that must happen once is keyed by a unique constraint and inserted with
 ON CONFLICT DO NOTHING, so a rerun, a retried task or a second scheduler changes nothing.
@@ -15,34 +16,32 @@ ON CONFLICT DO NOTHING, so a rerun, a retried task or a second scheduler changes
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, select, update
+from sqlalchemy import JSON, Connection, Engine, and_, case, cast, func, literal, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from netflow.adapters.bulk import insert_many
 from netflow.adapters.db import as_utc, by_code_point, dialect_insert, scrubbed_errors
 from netflow.adapters.tables import events, outbox, patients, runs, utcnow
-from netflow.batching import batched
+from netflow.batching import IN_LIST, batched
+from netflow.domain.digest_sections import LONG_OVERDUE_DAYS, DigestItem, Selection
 from netflow.domain.events import SEVERITY, NewEvent, PastEvent
 
-__all__ = ["ClosedEvent", "EventEntry", "Ledger", "LedgerWriter", "RunEntry", "StoredEvent"]
-
-ID_LIST = 5000  # event ids per UPDATE ... WHERE id IN (...)
+__all__ = ["ClosedEvent", "DigestBatch", "EventEntry", "Ledger", "LedgerWriter", "RunEntry"]
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An event recorded and not yet put in a digest."""
+@dataclass(frozen=True)
+class DigestBatch:
+    """What one team's digest shows of its unassigned events (`selection`, items without names), and
+    `through`: the last event id it covers (attach_digest_events puts every event up to it in the digest)."""
 
-    id: int
-    patient_id: str
-    care_team: str
-    kind: str
-    payload: dict[str, Any]
+    selection: Selection
+    through: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,25 +139,45 @@ class LedgerWriter:
             query = query.where(events.c.care_team.in_(list(teams)))
         return {team: int(n) for team, n in self._conn.execute(query)}
 
-    def unassigned_patients(self, team: str, kind: str) -> set[str]:
-        """The patients of `team` with an event of `kind` in no digest yet."""
-        query = select(events.c.patient_id).where(events.c.outbox_id.is_(None), events.c.kind == kind,
-                                                  events.c.care_team == team).distinct()
-        return {pid for (pid,) in self._conn.execute(query)}
+    def digest_batches(self, teams: Collection[str], max_rows: int) -> dict[str, DigestBatch]:
+        """Each team's unassigned events as its digest shows them, selected in SQL in one query: per
+        section the `max_rows` most urgent and the count (netflow.domain.digest_sections says how; its
+        `select_items` is the reference this equals). Only the rows shown are read and decoded."""
+        if not teams:
+            return {}
+        ranked = _ranked_events(self._conn, teams).subquery("ranked")
+        r = ranked.c
+        query = (select(r.id, r.care_team, r.patient_id, r.kind, r.section, events.c.payload, r.flagged, r.n)
+                 .join_from(ranked, events, events.c.id == r.id)
+                 .where(r.rn <= max_rows).order_by(r.care_team, r.section, r.rn))
+        rows: dict[str, dict[str, list[DigestItem]]] = {}
+        counts: dict[str, dict[str, int]] = {}
+        flagged: dict[str, set[str]] = {}
+        for i, team, patient_id, kind, section, payload, marked, n in self._conn.execute(query):
+            rows.setdefault(team, {}).setdefault(section, []).append(
+                DigestItem(kind, patient_id, None, json.loads(payload), order=i))
+            counts.setdefault(team, {})[section] = int(n)
+            if marked:
+                flagged.setdefault(team, set()).add(patient_id)
+        e = events.c
+        totals = self._conn.execute(
+            select(e.care_team, func.count(case((e.kind == "high_risk", 1))), func.max(e.id))
+            .where(e.outbox_id.is_(None), e.kind != "closed", e.care_team.in_(list(teams))).group_by(e.care_team))
+        return {team: DigestBatch(Selection({k: tuple(v) for k, v in rows.get(team, {}).items()}, counts.get(team, {}),
+                                            frozenset(flagged.get(team, ())), int(flags)), int(through))
+                for team, flags, through in totals}
 
-    def iter_unassigned_events(self, team: str) -> Iterator[StoredEvent]:
-        """One team's events that are in no digest yet, streamed in the order they were recorded."""
-        query = select(events.c.id, events.c.patient_id, events.c.care_team, events.c.kind, events.c.payload).where(
-            events.c.outbox_id.is_(None), events.c.kind != "closed", events.c.care_team == team)
-        rows = self._conn.execute(query.order_by(events.c.id), execution_options={"yield_per": 5000})
-        for i, p, t, k, payload in rows:
-            yield StoredEvent(i, p, t, k, json.loads(payload))
-
-    def attach_events(self, outbox_id: int, event_ids: Sequence[int]) -> None:
-        """Put these events in the digest `outbox_id` (an event already in a digest stays in it)."""
-        for chunk in batched(event_ids, ID_LIST):
-            self._conn.execute(update(events).where(and_(events.c.id.in_(chunk), events.c.outbox_id.is_(None)))
-                               .values(outbox_id=outbox_id))
+    def attach_digest_events(self, digests: Mapping[str, int], through: int) -> int:
+        """Put each team's unassigned events up to id `through` in its digest (`digests`: team -> outbox
+        id), all teams in one UPDATE. Returns how many events were put in a digest."""
+        if not digests:
+            return 0
+        e = events.c
+        outbox_id = case(*((e.care_team == team, number) for team, number in digests.items()))
+        result = self._conn.execute(update(events).where(
+            e.care_team.in_(list(digests)), e.outbox_id.is_(None), e.kind != "closed", e.id <= through
+        ).values(outbox_id=outbox_id))
+        return int(result.rowcount or 0)
 
     # Reports and the worklist
 
@@ -197,6 +216,41 @@ class LedgerWriter:
         return [RunEntry(row.run_id, row.as_of, as_utc(row.started_at), as_utc(row.finished_at),
                          json.loads(row.summary) if row.summary else {})
                 for row in self._conn.execute(query)]
+
+
+def _ranked_events(conn: Connection, teams: Collection[str]) -> Any:
+    """The teams' unassigned events, each with its digest section (NULL: not shown, a plan change or a
+    high-risk mark says it), its rank by urgency in its team's section (rn), the section's size (n),
+    and whether the patient's new high-risk flag marks their row (flagged). The payload fields the
+    order needs are read in SQL; the payload itself is not carried through the sorts."""
+    e = events.c
+    doc: Any = (cast(e.payload, JSONB) if conn.dialect.name == "postgresql" else type_coerce(e.payload, JSON))
+    patient = (e.care_team, e.patient_id)
+    pending = select(
+        e.id, e.care_team, e.patient_id, e.kind,
+        func.coalesce(doc["escalation_level"].as_integer(), 0).label("level"),
+        func.coalesce(doc["days_overdue"].as_integer(), 0).label("days"),
+        doc["window_close"].as_string().label("closes"),
+        doc["window_open"].as_string().label("opens"),
+        *(func.max(case((condition, 1), else_=0)).over(partition_by=patient).label(name)
+          for name, condition in (("plan", e.kind == "plan_changed"), ("other", e.kind != "high_risk"),
+                                  ("flag", e.kind == "high_risk"))),
+    ).where(e.outbox_id.is_(None), e.kind != "closed", e.care_team.in_(list(teams))).subquery("pending")
+    p = pending.c
+    section = case(
+        (and_(p.plan == 1, p.kind != "plan_changed"), literal(None)),
+        (and_(p.kind == "high_risk", p.other == 1), literal(None)),
+        (and_(p.kind.in_(("escalated", "overdue")), p.days >= LONG_OVERDUE_DAYS), literal("overdue_year")),
+        else_=p.kind)
+    placed = select(p.id, p.care_team, p.patient_id, p.kind, p.level, p.days, p.closes, p.opens,
+                    section.label("section"), (p.flag * p.other).label("flagged")).subquery("placed")
+    c = placed.c
+    urgency = (c.level.desc(), c.days.desc(), c.closes.is_(None), c.closes, c.opens.is_(None), c.opens,
+               by_code_point(conn, c.patient_id), c.id)
+    return select(c.id, c.care_team, c.patient_id, c.kind, c.section, c.flagged,
+                  func.row_number().over(partition_by=(c.care_team, c.section), order_by=urgency).label("rn"),
+                  func.count().over(partition_by=(c.care_team, c.section)).label("n")
+                  ).where(c.section.is_not(None))
 
 
 class Ledger:
@@ -258,3 +312,13 @@ class Ledger:
             if current is not None:
                 yield current, group
 
+    def event_history_of(self, patient_ids: Iterable[str]) -> dict[str, list[PastEvent]]:
+        """The recorded events of these patients (an incremental run's few), by patient_id."""
+        found: dict[str, list[PastEvent]] = {}
+        e = events.c
+        with scrubbed_errors(), self.engine.connect() as conn:
+            for chunk in batched(sorted(set(patient_ids)), IN_LIST):
+                query = select(e.patient_id, e.kind, e.event_key, e.payload).where(e.patient_id.in_(chunk))
+                for patient_id, kind, key, payload in conn.execute(query.order_by(e.id)):
+                    found.setdefault(patient_id, []).append(_past(kind, key, payload))
+        return found

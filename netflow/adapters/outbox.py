@@ -6,7 +6,7 @@ method per question; its SQL lives here and nowhere else.
     outbox.mark_sent(message.id)
     with database.transaction(lock="build") as tx:   # several writes in one transaction: tx.outbox
         outbox_id = tx.outbox.create_outbox_message(...)
-        tx.ledger.attach_events(outbox_id, event_ids)  # the events table is the ledger's
+        tx.ledger.attach_digest_events({team: outbox_id}, through)  # the events table is the ledger's
 
 A message is sent once: it is marked sent only after the SMTP server accepted it, and a report is
 recognised by its Message-ID (`sent_message_ids`) before it is sent again.
@@ -77,7 +77,7 @@ class OutboxWriter:
                               message_id: str, subject: str, sender: str, to: Sequence[str], cc: Sequence[str],
                               body_text: str, body_html: str, status: str = "pending") -> int:
         """Write a message to the outbox; returns its outbox id. A digest's events are attached to it by the
-        ledger (`LedgerWriter.attach_events`) in the same transaction."""
+        ledger (`LedgerWriter.attach_digest_events`) in the same transaction."""
         sent = status == "sent"
         outbox_id = self._conn.execute(outbox.insert().returning(outbox.c.id), {
             "kind": kind, "team_key": team_key, "run_id": run_id, "as_of": as_of, "message_id": message_id,
@@ -89,6 +89,11 @@ class OutboxWriter:
 
     def set_message_id(self, outbox_id: int, message_id: str) -> None:
         self._conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(message_id=message_id))
+
+    def has_team_digest(self, team_key: str) -> bool:
+        """Whether the team was ever written a digest (its first digest is the backlog)."""
+        query = select(outbox.c.id).where(outbox.c.kind == "team_digest", outbox.c.team_key == team_key).limit(1)
+        return self._conn.execute(query).first() is not None
 
     def sent_message_ids(self, message_ids: Collection[str]) -> set[str]:
         """Which of these Message-IDs are already in the outbox."""

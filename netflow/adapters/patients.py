@@ -23,7 +23,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, delete, func, select, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Engine,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from netflow.adapters import streaming
@@ -44,7 +58,7 @@ from netflow.domain.record import FieldError, PatientRecord, Scan
 from netflow.domain.teams import ROLES, CareTeam
 
 __all__ = ["PATIENT_FIELDS", "PatientStore", "PatientWriter", "QuarantineEntry", "QuarantineRow", "bucket_of",
-           "new_ref", "record_hash"]
+           "new_ref", "patient_values", "record_hash"]
 
 # The patient columns that hold the record (everything but imaging), in record order.
 PATIENT_FIELDS = (
@@ -70,6 +84,21 @@ def bucket_of(patient_id: str) -> int:
 _record_values = operator.attrgetter(*PATIENT_FIELDS)
 _v1_values = operator.attrgetter(*V1_FIELDS)
 _v2_values = operator.attrgetter(*V2_FIELDS)
+
+
+def _among(conn: Connection, column: ColumnElement[str], ids: Collection[str]) -> ColumnElement[bool]:
+    """`column` is one of `ids`, however many, as ONE parameter: an array on PostgreSQL (`= ANY(...)`), a JSON
+    list on SQLite (`IN (SELECT value FROM json_each(...))`). Both use the column's index; neither is an
+    `IN` list of one parameter per id (whose compiling costs more than the lookup)."""
+    listed = sorted(ids)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, listed, type_=ARRAY(String)))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(json.dumps(listed))))
+
+
+def patient_values(record: PatientRecord) -> tuple[Any, ...]:
+    """The record's values in PATIENT_FIELDS order (what `upsert_patients` stores)."""
+    return tuple(_record_values(record))
 
 
 def new_ref() -> str:
@@ -138,36 +167,47 @@ class PatientWriter:
 
     def record_hashes(self, patient_ids: Collection[str]) -> dict[str, str]:
         """record_hash of each of these patients already in the database."""
-        found: dict[str, str] = {}
-        for ids in batched(sorted(patient_ids), IN_LIST):
-            query = select(patients.c.patient_id, patients.c.record_hash).where(patients.c.patient_id.in_(ids))
-            found.update({pid: digest for pid, digest in self._conn.execute(query)})
-        return found
+        if not patient_ids:
+            return {}
+        pid = patients.c.patient_id
+        query = select(pid, patients.c.record_hash).where(_among(self._conn, pid, patient_ids))
+        return {pid: digest for pid, digest in self._conn.execute(query)}
 
     def scan_keys(self, patient_ids: Collection[str]) -> set[ScanKey]:
         """(patient_id, date, modality) of the imaging already stored for these patients."""
+        if not patient_ids:
+            return set()
         t = imaging_studies.c
-        keys: set[ScanKey] = set()
-        for ids in batched(sorted(patient_ids), IN_LIST):
-            query = select(t.patient_id, t.date, t.modality).where(t.patient_id.in_(ids))
-            keys.update((pid, when, modality) for pid, when, modality in self._conn.execute(query))
-        return keys
+        query = select(t.patient_id, t.date, t.modality).where(_among(self._conn, t.patient_id, patient_ids))
+        return {(pid, when, modality) for pid, when, modality in self._conn.execute(query)}
 
-    def upsert_patients(self, records: Iterable[tuple[PatientRecord, str]], now: datetime) -> None:
+    def upsert_patients(self, records: Iterable[tuple[Sequence[Any], str]], now: datetime) -> None:
         """Insert new patients, overwrite the fields of known ones (by patient_id).
 
-        Each record comes with its `record_hash`, which the caller computed to tell what changed.
-        A new patient gets its reference (`ref`); a known one keeps the one it has.
+        Each record is its values in PATIENT_FIELDS order (`patient_values`) with its `record_hash`, which
+        the caller computed to tell what changed. A new patient gets its reference (`ref`, new_ref());
+        a known one keeps the one it has.
         """
-        rows = [(*_record_values(record), bucket_of(record.patient_id), digest, now, now, new_ref())
-                for record, digest in records]
+        rows = [(*values, bucket_of(values[0]), digest, now, now, new_ref()) for values, digest in records]
         changing = ", ".join(f"{name} = excluded.{name}" for name in (*PATIENT_FIELDS[1:], "record_hash", "updated_at"))
         insert_many(self._conn, patients, PATIENT_ROW, rows, f"ON CONFLICT (patient_id) DO UPDATE SET {changing}")
 
     def add_imaging(self, scans: Iterable[tuple[str, Scan]], now: datetime) -> None:
         """Store imaging studies; one already stored is left as it is."""
-        rows = [(pid, s.date, s.modality, now, s.source, s.source_key) for pid, s in scans]
+        self.add_imaging_rows(((pid, s.date, s.modality, s.source, s.source_key) for pid, s in scans), now)
+
+    def add_imaging_rows(self, scans: Iterable[tuple[str, date, str, str | None, str | None]], now: datetime) -> None:
+        """`add_imaging` of plain (patient_id, date, modality, source, source_key) tuples (the import's)."""
+        rows = [(pid, when, modality, now, source, key) for pid, when, modality, source, key in scans]
         insert_many(self._conn, imaging_studies, IMAGING_ROW, rows, "ON CONFLICT DO NOTHING")
+
+    def remove_imaging_from(self, patient_id: str, source: str, source_key: str) -> int:
+        """Remove the patient's imaging entries that this source stored under this key (a navigator's
+        "done elsewhere" scan whose action is withdrawn); an entry from any other source stays. Returns how many."""
+        i = imaging_studies.c
+        done = self._conn.execute(delete(imaging_studies).where(
+            i.patient_id == patient_id, i.source == source, i.source_key == source_key))
+        return int(done.rowcount or 0)
 
     def quarantine(self, entries: Iterable[QuarantineEntry], now: datetime) -> None:
         """Keep rows that failed validation; the same raw content is kept once."""
@@ -183,13 +223,12 @@ class PatientWriter:
 
     def resolve_quarantine(self, record_keys: Collection[str], now: datetime) -> int:
         """A valid record arrived for these patients: their open quarantine rows leave quarantine."""
-        resolved = 0
-        for keys in batched(sorted(record_keys), IN_LIST):
-            stmt = (update(quarantine)
-                    .where(quarantine.c.record_key.in_(keys), quarantine.c.resolved_at.is_(None))
-                    .values(resolved_at=now))
-            resolved += self._conn.execute(stmt).rowcount
-        return resolved
+        if not record_keys:
+            return 0
+        stmt = (update(quarantine)
+                .where(_among(self._conn, quarantine.c.record_key, record_keys), quarantine.c.resolved_at.is_(None))
+                .values(resolved_at=now))
+        return self._conn.execute(stmt).rowcount
 
     def replace_teams(self, teams: Iterable[CareTeam], now: datetime) -> None:
         """Create or update each team, and replace its members with the listed ones."""
@@ -301,6 +340,15 @@ class PatientWriter:
         scans = select(i.patient_id, i.date, i.modality).where(i.patient_id == patient_id).order_by(i.date, i.id)
         return next(streaming.merged_records(self._conn, people, scans), None)
 
+    def search_patient_ids(self, fragment: str, teams: Collection[str], limit: int) -> list[str]:
+        """The patient_ids of `teams` containing `fragment` (case-insensitive), in code-point order, at most `limit`."""
+        escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = (select(patients.c.patient_id)
+                 .where(func.lower(patients.c.patient_id).like(f"%{escaped.lower()}%", escape="\\"),
+                        patients.c.care_team.in_(sorted(teams)))
+                 .order_by(by_code_point(self._conn, patients.c.patient_id)).limit(limit))
+        return list(self._conn.execute(query).scalars())
+
 
 class PatientStore:
     """The patient database behind one engine."""
@@ -379,6 +427,10 @@ class PatientStore:
             with conn.begin():
                 yield from streaming.merged_records(conn, _patients_query(conn, where),
                                                     _imaging_query(conn, None if whole else where), batch)
+
+    def search_patient_ids(self, fragment: str, teams: Collection[str], limit: int = 50) -> list[str]:
+        with self._reading() as r:
+            return r.search_patient_ids(fragment, teams, limit)
 
 
 def _cohort_filter(team: str | None, shard: int, shards: int) -> ColumnElement[bool]:

@@ -14,6 +14,8 @@ from netflow.demo.tables import SITES
 __all__ = ["DemoTeam", "TeamPicker", "make_care_teams", "team_count", "teams_yaml"]
 
 DOMAIN = "hospital.example"
+# The demo's Airflow user who works the first team's worklist (scripts/run.sh signs them up: nurse / nurse).
+DEMO_MEMBERS = ("nurse",)
 
 # (key prefix, service name, sites the service sees more of)
 _SERVICES = (
@@ -41,6 +43,7 @@ class DemoTeam:
     leads: tuple[str, ...]
     guideline: str | None = None
     focus_sites: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()  # Airflow user names who see the team's worklist (the demo's nurse)
 
     def to_dict(self) -> dict[str, object]:
         """The YAML mapping for this team (without its key)."""
@@ -50,6 +53,8 @@ class DemoTeam:
         entry["navigators"] = list(self.navigators)
         entry["attendings"] = list(self.attendings)
         entry["leads"] = list(self.leads)
+        if self.members:
+            entry["members"] = list(self.members)
         return entry
 
 
@@ -77,6 +82,7 @@ def make_care_teams(rng: Random, count: int) -> tuple[DemoTeam, ...]:
             leads=_addresses(rng, 1, "", used),
             guideline="consensus2018" if index == consensus_team else None,
             focus_sites=focus,
+            members=DEMO_MEMBERS if index == 0 else (),
         ))
     return tuple(teams)
 

@@ -28,7 +28,10 @@ WINDOW_KINDS = ("due_soon", "due", "overdue", "escalated")
 SEVERITY = {kind: rank for rank, kind in enumerate(WINDOW_KINDS, start=1)}
 # Review reasons recorded under rules v1 by another name: the team was told already.
 LEGACY_REVIEW_CODES = {"nec": "poorly_differentiated"}
-EVENT_KINDS = (*WINDOW_KINDS, "high_risk", "needs_review", "not_indicated", "plan_changed", "closed")
+# booking_lapsed: a scan booked as a follow-up action is not on record by its date plus the grace period
+# (recorded by the reminder layer, netflow/reminders/follow_ups.py; key "<window_open>/<booked date>").
+EVENT_KINDS = (*WINDOW_KINDS, "high_risk", "needs_review", "not_indicated", "plan_changed", "closed",
+               "booking_lapsed")
 
 
 @dataclass(frozen=True, slots=True)

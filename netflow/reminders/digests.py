@@ -1,7 +1,11 @@
 """Turn recorded events into one digest per care team, written to the outbox before any send.
 
 Events and their digest are written in one transaction; events of a team without a usable
-configuration wait (they stay unassigned) and are counted, never lost.
+configuration wait (they stay unassigned) and are counted, never lost. What a digest shows is
+selected in the database (`LedgerWriter.digest_batch`: the most urgent rows of each section and
+the counts), so a first run over a large cohort reads and decodes only the rows it shows; the
+events are then put in their digest with one UPDATE. A dry run records its events inside the
+build's transaction, builds from them the same way, and rolls everything back.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from netflow.adapters.database import Database, UnitOfWork
 from netflow.adapters.mail import build_message, check_addresses, make_message_id, message_domain
 from netflow.adapters.rendering import render_digest, render_steward
 from netflow.config import Settings
-from netflow.domain.digest import DigestItem, UrgentSample, WorklistTotals, build_digest
+from netflow.domain.digest import MAX_ROWS_PER_SECTION, Selection, WorklistTotals, build_digest
 from netflow.domain.events import NewEvent
 from netflow.domain.rules import RuleBook
 from netflow.domain.steward import StewardItem, build_steward_digest
@@ -40,7 +44,7 @@ class Letter:
     cc: tuple[str, ...]
     body_text: str
     body_html: str
-    event_ids: tuple[int, ...] = ()
+    through_event: int = 0  # a team digest holds the team's unassigned events up to this id
 
 
 @dataclass
@@ -67,19 +71,20 @@ def recipients(team: CareTeam, kinds: set[str]) -> tuple[tuple[str, ...], tuple[
     return to, tuple(a for a in dict.fromkeys(cc) if a not in to)
 
 
-def _team_letter(team: CareTeam, items: Sequence[DigestItem], event_ids: Sequence[int], totals: WorklistTotals,
-                 book: RuleBook, config: Settings, as_of: date, run_id: str, omitted: Mapping[str, int]) -> Letter:
+def _team_letter(team: CareTeam, selection: Selection, through: int, first: bool, totals: WorklistTotals,
+                 book: RuleBook, config: Settings, as_of: date, run_id: str) -> Letter:
+    items = [item for shown in selection.rows.values() for item in shown]
     kinds = {item.kind for item in items}
     to, cc = recipients(team, kinds)
     used = sorted({str(i.evaluation.get("guideline")) for i in items} & set(book.ids)) or [book.default]
     digest = build_digest(
-        team_key=team.key, team_name=team.name, as_of=as_of, run_id=run_id, items=items, totals=totals,
+        team_key=team.key, team_name=team.name, as_of=as_of, run_id=run_id, selection=selection, totals=totals,
         rulesets=[book[g] for g in used], worklist_url=config.worklist_url, phi_level=config.phi_level,
         cc_attendings=bool(kinds & OVERDUE_KINDS) and bool(team.attendings),
-        cc_lead="escalated" in kinds and bool(team.leads), omitted=omitted,
+        cc_lead="escalated" in kinds and bool(team.leads), first=first,
     )
     text, html = render_digest(digest, templates_dir=config.templates_dir)
-    return Letter("team_digest", team.key, digest.subject, to, cc, text, html, tuple(event_ids))
+    return Letter("team_digest", team.key, digest.subject, to, cc, text, html, through)
 
 
 def _steward_letter(tx: UnitOfWork, config: Settings, as_of: date, run_id: str) -> tuple[Letter, list[int]] | None:
@@ -108,33 +113,29 @@ def _store(tx: UnitOfWork, letter: Letter, config: Settings, as_of: date, run_id
         message_id=f"<pending.{uuid.uuid4().hex}@netflow.local>", subject=letter.subject,
         sender=config.mail_from, to=letter.to, cc=letter.cc, body_text=letter.body_text,
         body_html=letter.body_html)
-    tx.ledger.attach_events(outbox_id, letter.event_ids)
     tx.outbox.set_message_id(outbox_id, make_message_id(outbox_id, message_domain(config), as_of=as_of))
     return outbox_id
 
 
-def _team_digest(tx: UnitOfWork, team: CareTeam, dry_events: Sequence[NewEvent], totals: Mapping[str, int],
-                 book: RuleBook, config: Settings, as_of: date, run_id: str) -> tuple[Letter, int]:
-    """One team's letter from its unassigned events, streamed: the most urgent rows and every event id."""
-    sample = UrgentSample()
-    event_ids: list[int] = []
-    # A patient whose plan a rules update changed is told once, in that section, with the new plan:
-    # not also as a sudden overdue or escalated row (those events are still put in this digest).
-    changed = tx.ledger.unassigned_patients(team.key, "plan_changed") | {
-        new.patient_id for new in dry_events if new.kind == "plan_changed"}
-    for event in tx.ledger.iter_unassigned_events(team.key):
-        event_ids.append(event.id)
-        if event.kind == "plan_changed" or event.patient_id not in changed:
-            sample.add(DigestItem(event.kind, event.patient_id, None, event.payload))
-    for new in dry_events:
-        if new.kind == "plan_changed" or new.patient_id not in changed:
-            sample.add(DigestItem(new.kind, new.patient_id, None, new.payload))
-    shown = sample.items()
-    names = tx.patients.names({item.patient_id for item in shown})
-    items = [replace(item, name=names.get(item.patient_id)) for item in shown]
-    letter = _team_letter(team, items, event_ids, WorklistTotals(**Counter(totals)), book, config, as_of, run_id,
-                          sample.omitted())
-    return letter, sum(sample.total.values())
+def _team_letters(tx: UnitOfWork, teams: Sequence[CareTeam], totals: Mapping[str, Mapping[str, int]],
+                  book: RuleBook, config: Settings, as_of: date, run_id: str) -> tuple[list[Letter], int]:
+    """Each team's letter from its unassigned events (selected in SQL), and how many rows they hold."""
+    batches = tx.ledger.digest_batches([team.key for team in teams], MAX_ROWS_PER_SECTION)
+    shown = {item.patient_id for batch in batches.values() for items in batch.selection.rows.values()
+             for item in items}
+    names, refs = tx.patients.names(shown), tx.patients.refs(shown)
+    letters, rows = [], 0
+    for team in teams:
+        batch = batches[team.key]
+        selection = replace(batch.selection, rows={
+            key: tuple(replace(item, name=names.get(item.patient_id), ref=refs.get(item.patient_id))
+                       for item in items)
+            for key, items in batch.selection.rows.items()})
+        letters.append(_team_letter(team, selection, batch.through, not tx.outbox.has_team_digest(team.key),
+                                    WorklistTotals(**Counter(totals.get(team.key, {}))), book, config, as_of,
+                                    run_id))
+        rows += sum(selection.counts.values())
+    return letters, rows
 
 
 def build_digests(db: Database, config: Settings, book: RuleBook, as_of: date, run_id: str,
@@ -144,27 +145,26 @@ def build_digests(db: Database, config: Settings, book: RuleBook, as_of: date, r
     """Build every team's digest from its unassigned events (and the steward's), into the outbox.
 
     On a dry run nothing is written: the letters are returned (with `dry_events`, the events the
-    dry recording pass would have recorded) so they can be written as .eml files.
+    dry recording pass would have recorded, recorded here and rolled back with the rest) so they
+    can be written as .eml files.
     """
     check_addresses(config)
     result = BuildResult()
     with db.transaction(lock="build") as tx:
+        if dry_run and dry_events:
+            tx.ledger.record_events(dry_events, as_of, run_id)
         directory = tx.patients.care_teams()
         waiting = {} if steward_only else tx.ledger.unassigned_counts(teams)
-        dry_by_team: dict[str, list[NewEvent]] = {}
-        for n in dry_events:
-            if n.kind != "closed":
-                dry_by_team.setdefault(n.care_team, []).append(n)
-        for team_key in sorted(set(waiting) | set(dry_by_team)):
+        ready = []
+        for team_key in sorted(waiting):
             team = directory.get(team_key)
             if team is None or not team.navigators:
-                result.waiting[team_key] = waiting.get(team_key, 0) + len(dry_by_team.get(team_key, ()))
-                continue
-            letter, rows = _team_digest(tx, team, dry_by_team.get(team_key, ()), totals.get(team_key, {}), book,
-                                        config, as_of, run_id)
-            result.letters.append(letter)
-            result.digests += 1
-            result.rows += rows
+                result.waiting[team_key] = waiting[team_key]
+            else:
+                ready.append(team)
+        letters, result.rows = _team_letters(tx, ready, totals, book, config, as_of, run_id)
+        result.letters.extend(letters)
+        result.digests = len(letters)
         steward = _steward_letter(tx, config, as_of, run_id)
         if steward is not None:
             result.letters.append(steward[0])
@@ -172,8 +172,11 @@ def build_digests(db: Database, config: Settings, book: RuleBook, as_of: date, r
         if dry_run:
             tx.rollback()
             return result
-        for letter in result.letters:
-            _store(tx, letter, config, as_of, run_id)
+        stored = {letter.team_key: _store(tx, letter, config, as_of, run_id) for letter in result.letters}
+        # Every team's events up to the last one read go in its digest: one UPDATE for all teams.
+        digests = {letter.team_key: stored[letter.team_key] for letter in result.letters
+                   if letter.kind == "team_digest" and letter.team_key is not None}
+        tx.ledger.attach_digest_events(digests, max((letter.through_event for letter in result.letters), default=0))
         if steward is not None:
             tx.patients.mark_quarantine_reported(steward[1])
     return result

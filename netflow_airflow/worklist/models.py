@@ -12,9 +12,9 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 __all__ = [
-    "Bar", "DataIssue", "EvaluationModel", "EventModel", "Fact", "FieldErrorModel", "Overview", "PatientDetail",
-    "QuarantineList", "QuarantineModel", "RunModel", "ScanModel", "Team", "TeamOverview", "Worklist",
-    "WorklistFilters", "WorklistRow", "WorklistSection", "WindowModel",
+    "AuditEntryModel", "AuditList", "Bar", "DataIssue", "EvaluationModel", "EventModel", "Fact", "FieldErrorModel",
+    "FollowUpModel", "Overview", "PatientDetail", "QuarantineList", "QuarantineModel", "RunModel", "ScanModel", "Team",
+    "TeamOverview", "TeamWorklist", "Worklist", "WorklistFilters", "WorklistRow", "WorklistSection", "WindowModel",
 ]
 
 
@@ -28,10 +28,29 @@ class FieldErrorModel(BaseModel):
     message: str
 
 
+class FollowUpModel(BaseModel):
+    """A follow-up action recorded by the care team (a withdrawal is one too: action "withdrawn")."""
+
+    id: int
+    action: str = Field(description="scan_booked, done_elsewhere, deferred, contacted, note or withdrawn")
+    date: dt.date | None = Field(description="scan_booked: the booked date; done_elsewhere: the scan's date")
+    until: dt.date | None = Field(description="deferred: no reminders until this date")
+    modality: str | None
+    reason: str | None
+    note: str | None
+    withdraws: int | None = Field(description="withdrawn: the id of the action it withdraws")
+    user: str = Field(description="the Airflow user who recorded it")
+    recorded_at: datetime
+    text: str = Field(description='in words, e.g. "booked for 2027-01-10 by jdoe"')
+    withdrawn: bool = Field(default=False, description="a later record withdrew it")
+
+
 class WorklistRow(BaseModel):
     """One patient in one section: the codes of the evaluation and the words the digest email uses."""
 
     patient_id: str
+    ref: str | None = Field(default=None, description="the patient's page reference: /netflow/patients/{ref}")
+    care_team: str = ""
     mrn: str = Field(description="the MRN as displayed (one line of text)")
     name: str = Field(description="initials, or the full name when NETFLOW_PHI_LEVEL is 'full'")
     status: str = Field(description="the evaluation status; 'escalated' for overdue at escalation level 2")
@@ -51,6 +70,7 @@ class WorklistRow(BaseModel):
     rule: str
     last_scan: date | None
     explanation: str
+    follow_up: FollowUpModel | None = Field(default=None, description="the follow-up action in force, if any")
 
 
 class WorklistSection(BaseModel):
@@ -66,6 +86,26 @@ class WorklistFilters(BaseModel):
     q: str | None = Field(default=None, description="part of an MRN")
     sort: str = "urgency"
     order: str = "asc"
+    follow_up: str | None = Field(default=None, description="none, any, or an action")
+    overdue_min_days: int | None = None
+    page: int = 1
+    page_size: int = 50
+
+
+class TeamWorklist(BaseModel):
+    """One page of a care team's whole worklist: every patient, filtered, sorted and paged on the server."""
+
+    team: Team
+    as_of: date
+    total: int = Field(description="patients that pass the filters")
+    page: int
+    page_size: int
+    pages: int
+    counts: dict[str, int] = Field(description="the whole team's patients by status (escalated, overdue, due, "
+                                               "due_soon, not_due, needs_review, not_indicated, completed, "
+                                               "inactive, invalid), high_risk and under_surveillance")
+    filters: WorklistFilters
+    rows: list[WorklistRow]
 
 
 class Worklist(BaseModel):
@@ -173,6 +213,9 @@ class PatientDetail(BaseModel):
     flags: list[EventModel] = Field(description="high-risk, review and no-surveillance events")
     data_issues: list[DataIssue]
     quarantine: list[QuarantineModel] = Field(description="rows for this MRN that failed validation, unresolved")
+    ref: str | None = Field(default=None, description="the page reference: /netflow/patients/{ref}")
+    follow_ups: list[FollowUpModel] = Field(default_factory=list, description="every action, newest first")
+    follow_up: FollowUpModel | None = Field(default=None, description="the follow-up action in force, if any")
 
 
 class Bar(BaseModel):
@@ -226,3 +269,17 @@ class Overview(BaseModel):
 
 class QuarantineList(BaseModel):
     rows: list[QuarantineModel]
+
+
+class AuditEntryModel(BaseModel):
+    at: datetime
+    user: str
+    action: str
+    patient_id: str | None
+    team: str | None
+    detail: str | None
+
+
+class AuditList(BaseModel):
+    since: date
+    entries: list[AuditEntryModel]

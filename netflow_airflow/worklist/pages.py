@@ -11,19 +11,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
 from netflow.adapters.rendering import environment
-from netflow_airflow.worklist.models import Overview, PatientDetail, QuarantineList, Worklist
-from netflow_airflow.worklist.rows import FILTER_STATUSES, RISK_TIERS, SORTS
-from netflow_airflow.worklist.views import Site
+from netflow.domain.followups import ACTIONS
+from netflow.domain.record import MODALITIES
+from netflow_airflow.worklist import csrf
+from netflow_airflow.worklist.models import (
+    AuditList,
+    Overview,
+    PatientDetail,
+    QuarantineList,
+    Team,
+    TeamWorklist,
+    WorklistRow,
+)
+from netflow_airflow.worklist.rows import FILTER_STATUSES, FOLLOW_UP_WORDS, RISK_TIERS, SORTS
 
-__all__ = ["BAR_COLOURS", "ICON", "SECURITY_HEADERS", "TEMPLATES", "TONES", "airflow_root", "error_page",
-           "overview_page", "patient_page", "quarantine_page", "worklist_page"]
+if TYPE_CHECKING:
+    from netflow_airflow.worklist.context import Ctx
+
+__all__ = ["ACTION_FORMS", "BAR_COLOURS", "ICON", "SECURITY_HEADERS", "TEMPLATES", "TONES", "Ui", "airflow_root",
+           "audit_page", "error_page", "overview_page", "patient_page", "quarantine_page", "worklist_page"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # No script may run, nothing loads from elsewhere, and only Airflow (same origin) may frame the pages.
@@ -79,14 +92,26 @@ class Ui:
     phi_level: str
     active: str
     framed: bool = False  # shown in the Airflow UI's iframe, which may not navigate the whole window
+    csrf: str = ""  # the token the forms send back (netflow_airflow.worklist.csrf)
+    admin: bool = False
 
     def url(self, path: str = "/", **params: Any) -> str:
         """A link inside the app; parameters that are None or empty are left out."""
         query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
         return f"{self.base}{path}" + (f"?{query}" if query else "")
 
-    def patient_url(self, patient_id: str, as_of: date | None = None) -> str:
-        return self.url(f"/patients/{quote(patient_id, safe='')}", as_of=as_of.isoformat() if as_of else None)
+    def patient_url(self, ref: str | None, as_of: date | None = None) -> str:
+        """A patient's page, by its opaque reference (never the MRN)."""
+        return self.url(f"/patients/{quote(ref or '-', safe='')}", as_of=as_of.isoformat() if as_of else None)
+
+    def follow_up_url(self, ref: str | None, follow_up_id: int | None = None) -> str:
+        path = f"/patients/{quote(ref or '-', safe='')}/follow-ups"
+        return self.url(path if follow_up_id is None else f"{path}/{follow_up_id}/withdraw")
+
+    @staticmethod
+    def patient_path(request: Request, ref: str, as_of: date | None = None) -> str:
+        query = f"?as_of={as_of.isoformat()}" if as_of else ""
+        return f"{base_path(request)}/patients/{quote(ref, safe='')}{query}"
 
     def local(self, moment: datetime | None) -> str:
         """A stored UTC timestamp in the installation's time zone, to the minute."""
@@ -99,18 +124,13 @@ class Ui:
         return TONES.get(key, TONES["needs_review"])
 
 
-def _user_name(user: Any) -> str:
-    try:
-        return str(user.get_name())
-    except Exception:  # any user object the auth manager gives; the name is decoration only
-        return ""
-
-
-def _ui(request: Request, site: Site | None, user: Any, active: str) -> Ui:
-    config = site.config if site is not None else None
-    return Ui(base=base_path(request), user=_user_name(user), timezone=config.timezone if config else "UTC",
+def _ui(request: Request, ctx: Ctx | None, active: str) -> Ui:
+    config = ctx.site.config if ctx is not None else None
+    return Ui(base=base_path(request), user=ctx.viewer.name if ctx else "",
+              timezone=config.timezone if config else "UTC",
               phi_level=config.phi_level if config else "minimal", active=active,
-              framed=request.headers.get("sec-fetch-dest") == "iframe")
+              framed=request.headers.get("sec-fetch-dest") == "iframe",
+              csrf=csrf.token(request) if ctx else "", admin=bool(ctx and ctx.viewer.admin))
 
 
 def _render(name: str, context: Mapping[str, Any]) -> str:
@@ -122,60 +142,111 @@ class WorklistLinks:
     """Links of the worklist page that keep the team, date and filters while changing one thing."""
 
     ui: Ui
-    page: Worklist
-    limit: int
+    page: TeamWorklist
 
-    def _params(self, **changes: Any) -> dict[str, Any]:
+    def params(self, **changes: Any) -> dict[str, Any]:
         f = self.page.filters
         params: dict[str, Any] = {"team": self.page.team.key, "as_of": self.page.as_of.isoformat(),
-                                  "status": f.status, "risk": f.risk, "q": f.q,
+                                  "status": f.status, "risk": f.risk, "follow_up": f.follow_up,
+                                  "overdue_min_days": f.overdue_min_days, "q": f.q,
                                   "sort": None if f.sort == "urgency" else f.sort,
-                                  "order": None if f.sort == "urgency" else f.order}
+                                  "order": None if f.sort == "urgency" else f.order,
+                                  "page_size": None if f.page_size == 50 else f.page_size,
+                                  "page": None if f.page == 1 else f.page}
         params.update(changes)
         return params
+
+    def here(self) -> str:
+        return self.ui.url("/", **self.params())
 
     def sort(self, key: str) -> str:
         """Sort by `key`; asking again for the current key reverses the order."""
         f = self.page.filters
         default = "desc" if key == "days_overdue" else "asc"
         order = ("asc" if f.order == "desc" else "desc") if f.sort == key else default
-        return self.ui.url("/", **self._params(sort=key, order=order)) + "#worklist"
+        return self.ui.url("/", **self.params(sort=key, order=order, page=None)) + "#worklist"
 
     def aria_sort(self, key: str) -> str:
         f = self.page.filters
         return ("ascending" if f.order == "asc" else "descending") if f.sort == key else "none"
 
-    def show_all(self, section: str) -> str:
-        return self.ui.url("/", **self._params(limit=0)) + f"#{section}"
+    def page_url(self, number: int) -> str:
+        return self.ui.url("/", **self.params(page=None if number == 1 else number)) + "#worklist"
+
+    def status(self, status: str | None, risk: str | None = None) -> str:
+        """The team's worklist filtered to one status (or risk tier), other filters dropped."""
+        return self.ui.url("/", team=self.page.team.key, as_of=self.page.as_of.isoformat(), status=status,
+                           risk=risk) + "#worklist"
+
+    def export(self) -> str:
+        params = self.params(page=None, page_size=None)
+        team = quote(str(params.pop("team")), safe="")
+        return self.ui.url(f"/api/teams/{team}/worklist.csv", **params)
 
 
-def worklist_page(request: Request, site: Site, user: Any, page: Worklist, limit: int) -> str:
-    ui = _ui(request, site, user, "worklist")
-    counts = {s.key: s.count for s in page.sections}
+TILES = (("escalated", None), ("overdue", None), ("due", None), ("due_soon", None), ("high_risk", "high"),
+         ("needs_review", None), ("not_indicated", None), ("not_due", None))
+TILE_WORDS = {**dict(FILTER_STATUSES), "high_risk": "High risk", "due": "Due now"}
+# The fields of each action's form: (field, label, input type); a select for the modality.
+ACTION_FORMS: dict[str, tuple[str, tuple[tuple[str, str, str, bool], ...]]] = {
+    "scan_booked": ("Scan booked", (("date", "Date of the booked scan", "date", True),
+                                    ("note", "Note (optional)", "text", False))),
+    "done_elsewhere": ("Scan done elsewhere", (("date", "Date of the scan", "date", True),
+                                               ("modality", "Modality", "select", True),
+                                               ("note", "Note (optional)", "text", False))),
+    "deferred": ("Deferred", (("until", "No reminders until", "date", True),
+                              ("reason", "Reason", "text", True), ("note", "Note (optional)", "text", False))),
+    "contacted": ("Patient contacted", (("note", "Note (optional)", "text", False),)),
+    "note": ("Note", (("note", "Note", "text", True),)),
+}
+assert tuple(ACTION_FORMS) == ACTIONS
+
+
+def worklist_page(request: Request, ctx: Ctx, page: TeamWorklist, teams: list[Team],
+                  matches: list[WorklistRow]) -> str:
+    ui = _ui(request, ctx, "worklist")
+    f = page.filters
     return _render("worklist.html", {
-        "ui": ui, "page": page, "links": WorklistLinks(ui, page, limit), "limit": limit, "counts": counts,
-        "statuses": FILTER_STATUSES, "risk_tiers": RISK_TIERS, "sorts": SORTS,
-        "filtered": bool(page.filters.status or page.filters.risk or page.filters.q),
+        "ui": ui, "page": page, "teams": teams, "matches": matches, "links": WorklistLinks(ui, page),
+        "statuses": FILTER_STATUSES, "risk_tiers": RISK_TIERS, "sorts": SORTS, "follow_ups": FOLLOW_UP_WORDS,
+        "tiles": TILES, "tile_words": TILE_WORDS, "page_sizes": (25, 50, 100, 200, 500),
+        "filtered": bool(f.status or f.risk or f.q or f.follow_up or f.overdue_min_days is not None),
+        "first": (page.page - 1) * page.page_size + 1 if page.rows else 0,
+        "last": (page.page - 1) * page.page_size + len(page.rows),
     })
 
 
-def patient_page(request: Request, site: Site, user: Any, page: PatientDetail) -> str:
-    return _render("patient.html", {"ui": _ui(request, site, user, "worklist"), "page": page})
+def patient_page(request: Request, ctx: Ctx, page: PatientDetail, *,
+                 errors: Mapping[str, Mapping[str, str]] | None = None, values: Mapping[str, str] | None = None
+                 ) -> str:
+    """`errors`: the failed form's action -> {field: problem}; `values`: what it sent, shown again. A problem
+    with a field the form has no input for (the action itself) is shown above the form's button."""
+    shown: dict[str, dict[str, str]] = {}
+    for action, problems in (errors or {}).items():
+        inputs = {name for name, *_ in ACTION_FORMS.get(action, ("", ()))[1]}
+        form = shown.setdefault(action if action in ACTION_FORMS else ACTIONS[0], {})
+        for field, problem in problems.items():
+            form[field if field in inputs else "_general"] = problem if field in inputs else f"{field}: {problem}"
+    return _render("patient.html", {"ui": _ui(request, ctx, "worklist"), "page": page, "forms": ACTION_FORMS,
+                                    "modalities": MODALITIES, "errors": shown, "values": values or {}})
 
 
-def overview_page(request: Request, site: Site, user: Any, page: Overview) -> str:
+def overview_page(request: Request, ctx: Ctx, page: Overview) -> str:
     top = max((bar.count for team in page.teams for bar in team.bars), default=0)
-    return _render("overview.html", {"ui": _ui(request, site, user, "overview"), "page": page,
-                                     "scale": max(top, 1)})
+    return _render("overview.html", {"ui": _ui(request, ctx, "overview"), "page": page, "scale": max(top, 1)})
 
 
-def quarantine_page(request: Request, site: Site, user: Any, page: QuarantineList) -> str:
-    return _render("quarantine.html", {"ui": _ui(request, site, user, "quarantine"), "page": page})
+def quarantine_page(request: Request, ctx: Ctx, page: QuarantineList) -> str:
+    return _render("quarantine.html", {"ui": _ui(request, ctx, "quarantine"), "page": page})
+
+
+def audit_page(request: Request, ctx: Ctx, page: AuditList) -> str:
+    return _render("audit.html", {"ui": _ui(request, ctx, "audit"), "page": page})
 
 
 def error_page(request: Request, status: int, detail: str) -> str:
-    titles = {401: "Sign in to Airflow", 403: "Sign in to Airflow", 404: "Not found", 422: "Check the request",
+    titles = {401: "Sign in to Airflow", 403: "Not for you", 404: "Not found", 422: "Check the request",
               500: "Something went wrong"}
-    return _render("error.html", {"ui": _ui(request, None, None, ""), "status": status,
+    return _render("error.html", {"ui": _ui(request, None, ""), "status": status,
                                   "title": titles.get(status, "Error"), "detail": detail,
                                   "airflow": airflow_root(request) or "/"})

@@ -1,8 +1,9 @@
 """Keep MRNs out of the API server's logs: the paths and query strings the worklist hides.
 
-A patient page's path holds its MRN (`/netflow/patients/MRN0000001`) and a search its query
-(`?q=MRN00`). Airflow's access log writes every request's path and query string once the
-response is sent, reading them from the ASGI scope it shares with the mounted app; so the app
+A patient page's path holds the patient's opaque reference (`/netflow/patients/3fJx...`, never the
+MRN, but a key to a patient all the same) and a search its query (`?q=MRN00`). Airflow's access log
+writes every request's path and query string once the response is sent, reading them from the ASGI
+scope it shares with the mounted app; so the app
 rewrites them (`redact_scope`) when it has answered: the log says `/netflow/patients/***` and
 `q=***`. Links back after a login drop them the same way (`safe_next`).
 """

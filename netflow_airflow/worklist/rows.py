@@ -1,6 +1,7 @@
 """Worklist rows from evaluations: the digest's words, the digest's sections, filters and sort orders.
 
     rows = digest_rows(evaluations, names, book=book, phi_level="minimal", worklist_url=url)
+    rows = entry_rows(page.entries, book=book, phi_level="minimal", worklist_url=url)   # + ref, follow-up
     sections = build_sections(rows, WorklistFilters(status="overdue", sort="days_overdue", order="desc"))
 
 A row says exactly what the digest email says about the patient (netflow.domain.digest decides
@@ -13,31 +14,40 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from netflow.domain.digest import SECTIONS, DigestItem, DigestRow, WorklistTotals, build_digest, clean_text
+from netflow.domain.digest import SECTIONS, DigestItem, DigestRow, clean_text
+from netflow.domain.digest_rows import digest_row
 from netflow.domain.evaluation import Evaluation
+from netflow.domain.followups import FollowUp
 from netflow.domain.rules import RuleBook
 from netflow.reminders.recording import team_counters
-from netflow_airflow.worklist.models import WorklistFilters, WorklistRow, WorklistSection
+from netflow.services.worklist import FOLLOW_UP_FILTERS, STATUSES, WorklistEntry, row_status
+from netflow_airflow.worklist.models import FollowUpModel, WorklistFilters, WorklistRow, WorklistSection
 
-__all__ = ["FILTER_STATUSES", "RISK_TIERS", "SORTS", "build_sections", "digest_rows", "in_sections",
-           "matches", "row_status", "sort_rows"]
+__all__ = ["FILTER_STATUSES", "FOLLOW_UP_WORDS", "RISK_TIERS", "SORTS", "build_sections", "digest_rows",
+           "entry_rows", "follow_up_model", "in_sections", "matches", "row_status", "sort_rows"]
 
-# (value, words) of the status filter, in section order; escalated is overdue at escalation level 2.
-FILTER_STATUSES = (
-    ("escalated", "Escalated"), ("overdue", "Overdue"), ("due", "Due now"), ("due_soon", "Due soon"),
-    ("not_due", "Not due yet"), ("needs_review", "Needs clinician review"),
-    ("not_indicated", "No surveillance planned"),
-)
+STATUS_WORDS = {
+    "escalated": "Escalated", "overdue": "Overdue", "due": "Due now", "due_soon": "Due soon",
+    "not_due": "Not due yet", "needs_review": "Needs clinician review", "not_indicated": "No surveillance planned",
+    "completed": "Surveillance completed", "inactive": "Inactive", "invalid": "Record invalid",
+}
+# (value, words) of the status filter, in order of urgency; escalated is overdue at escalation level 2.
+FILTER_STATUSES = tuple((status, STATUS_WORDS[status]) for status in STATUSES)
+FOLLOW_UP_WORDS = dict(zip(FOLLOW_UP_FILTERS, (
+    "No follow-up recorded", "Any follow-up", "Scan booked", "Done elsewhere", "Deferred", "Contacted", "Note"),
+    strict=True))
 RISK_TIERS = ("high", "standard", "low")
 _SEVERITY = {status: rank for rank, (status, _) in enumerate(FILTER_STATUSES)}
 _TIER_RANK = {tier: rank for rank, tier in enumerate(RISK_TIERS)}
 
 
-def row_status(evaluation: Evaluation) -> str:
-    """The status as the worklist filters it: 'escalated' for overdue at escalation level 2."""
-    if evaluation.status == "overdue" and evaluation.escalation_level >= 2:
-        return "escalated"
-    return evaluation.status
+def follow_up_model(follow_up: FollowUp, withdrawn: bool = False) -> FollowUpModel:
+    return FollowUpModel(
+        id=follow_up.id, action=follow_up.action, date=follow_up.date, until=follow_up.until,
+        modality=follow_up.modality, reason=None if follow_up.reason is None else clean_text(follow_up.reason),
+        note=None if follow_up.note is None else clean_text(follow_up.note), withdraws=follow_up.withdraws,
+        user=clean_text(follow_up.recorded_by), recorded_at=follow_up.recorded_at,
+        text=clean_text(follow_up.describe()), withdrawn=withdrawn)
 
 
 def in_sections(evaluation: Evaluation) -> list[str]:
@@ -47,24 +57,31 @@ def in_sections(evaluation: Evaluation) -> list[str]:
     return [name for name in team_counters(evaluation) if name != "under_surveillance"]
 
 
+def _label(short_name: str) -> str:
+    """The guideline as the digest names it: 'NCCN', 'CommNETS/NANETS consensus' (no leading 'the')."""
+    return short_name[4:] if short_name.lower().startswith("the ") else short_name
+
+
 def digest_rows(evaluations: Iterable[Evaluation], names: Mapping[str, str | None], *, book: RuleBook,
                 phi_level: str, worklist_url: str) -> list[WorklistRow]:
-    """One row per evaluation, worded by the digest and in the digest's order (most urgent first)."""
-    evaluations = list(evaluations)
-    if not evaluations:
-        return []
-    # The digest words a row the same whatever its section: build one section holding every patient.
-    placeholder = SECTIONS[0][0]
-    items = [DigestItem(placeholder, str(ev.patient_id), names.get(str(ev.patient_id)), ev.to_dict())
-             for ev in evaluations]
-    digest = build_digest(team_key="worklist", team_name="worklist", as_of=evaluations[0].as_of,
-                          run_id="worklist", items=items, totals=WorklistTotals(),
-                          rulesets=list(book.rulesets.values()), worklist_url=worklist_url, phi_level=phi_level)
-    by_mrn: dict[str, list[Evaluation]] = {}
-    for ev, item in zip(evaluations, items, strict=True):
-        by_mrn.setdefault(clean_text(item.patient_id), []).append(ev)
-    section = next(s for s in digest.sections if s.key == placeholder)
-    return [_row(by_mrn[row.mrn].pop(0), row) for row in section.rows]
+    """One row per evaluation, in the order given, worded as the digest words it (every row: no cap)."""
+    labels = {rs.id: _label(rs.short_name) for rs in book.rulesets.values()}
+    patients = f"{worklist_url.rstrip('/')}/patients/"
+    return [_row(ev, digest_row(DigestItem(SECTIONS[0][0], str(ev.patient_id), names.get(str(ev.patient_id)),
+                                           ev.to_dict()), labels, phi_level, patients))
+            for ev in evaluations]
+
+
+def entry_rows(entries: Sequence[WorklistEntry], *, book: RuleBook, phi_level: str, worklist_url: str
+               ) -> list[WorklistRow]:
+    """The worklist's entries as rows, in their order, with their page reference and follow-up in force."""
+    rows = digest_rows([e.evaluation for e in entries], {str(e.evaluation.patient_id): e.name for e in entries},
+                       book=book, phi_level=phi_level, worklist_url=worklist_url)
+    for row, entry in zip(rows, entries, strict=True):
+        row.ref = entry.ref
+        row.care_team = entry.evaluation.care_team or ""
+        row.follow_up = None if entry.follow_up is None else follow_up_model(entry.follow_up)
+    return rows
 
 
 def _row(ev: Evaluation, words: DigestRow) -> WorklistRow:
@@ -80,7 +97,10 @@ def _row(ev: Evaluation, words: DigestRow) -> WorklistRow:
 
 def matches(row: WorklistRow, filters: WorklistFilters) -> bool:
     """Whether the row passes the status, risk tier and MRN filters."""
-    if filters.status and row.status != filters.status:
+    if filters.status and row.status != filters.status and not (
+            filters.overdue_min_days is not None and filters.status == "overdue" and row.status == "escalated"):
+        return False
+    if filters.overdue_min_days is not None and row.days_overdue < filters.overdue_min_days:
         return False
     if filters.risk and row.risk_tier != filters.risk:
         return False

@@ -14,49 +14,52 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
-from urllib.parse import quote
 
 from netflow.config import Settings
 from netflow.domain.dates import age_on
-from netflow.domain.digest import SECTIONS, clean_text, display_name
+from netflow.domain.digest import DIGEST_SECTIONS, clean_text, display_name
 from netflow.domain.evaluation import WINDOW_STATUSES, Evaluation
 from netflow.domain.events import SEVERITY
 from netflow.domain.explain import SITE_NAMES
-from netflow.domain.metrics import ISSUE_WORDS, WORKLIST_BARS, TeamMetrics
+from netflow.domain.metrics import ISSUE_WORDS
 from netflow.domain.record import PatientRecord
 from netflow.domain.rules import CROSS_SECTIONAL, RuleBook
 from netflow.installation import Installation
-from netflow.services import outbox
 from netflow.services import worklist as queries
 from netflow_airflow.worklist.models import (
-    Bar,
     DataIssue,
     EvaluationModel,
     EventModel,
     Fact,
     FieldErrorModel,
-    Overview,
+    FollowUpModel,
     PatientDetail,
-    QuarantineList,
     QuarantineModel,
-    RunModel,
     ScanModel,
     Team,
-    TeamOverview,
+    TeamWorklist,
     WindowModel,
     Worklist,
     WorklistFilters,
+    WorklistRow,
 )
-from netflow_airflow.worklist.rows import build_sections, digest_rows, in_sections, matches, sort_rows
+from netflow_airflow.worklist.rows import (
+    build_sections,
+    digest_rows,
+    entry_rows,
+    follow_up_model,
+    in_sections,
+    matches,
+    sort_rows,
+)
 
-__all__ = ["DAILY_DAG", "Site", "UnknownTeam", "build_overview", "build_patient", "build_quarantine",
-           "build_worklist", "team_list"]
+__all__ = ["Site", "UnknownTeam", "build_patient", "build_search", "build_team_worklist", "build_worklist",
+           "quarantined", "query_of", "team_list"]
 
-DAILY_DAG = "net_surveillance_daily"
 RESECTION_WORDS = {"local_excision": "local excision (no lymphadenectomy)",
                    "formal_resection": "formal resection with lymphadenectomy"}
 GASTRIC_TYPE_WORDS = {1: "type 1 (atrophic gastritis)", 2: "type 2 (gastrinoma)", 3: "type 3 (sporadic)"}
-KIND_WORDS = {**dict(SECTIONS), "closed": "Window met by a scan"}
+KIND_WORDS = {**dict(DIGEST_SECTIONS), "closed": "Window met by a scan"}
 FLAG_KINDS = ("high_risk", "needs_review", "not_indicated")
 _Key = TypeVar("_Key", str, int)
 
@@ -86,19 +89,48 @@ def team_list(site: Site) -> list[Team]:
 
 # The worklist -----------------------------------------------------------------------------------
 
-def build_worklist(site: Site, team_key: str, as_of: date, filters: WorklistFilters) -> Worklist:
-    """A care team's patients on `as_of`, in the digest's sections, filtered and sorted."""
+def query_of(filters: WorklistFilters, *, paged: bool = True) -> queries.WorklistQuery:
+    return queries.WorklistQuery(
+        status=filters.status, risk=filters.risk, follow_up=filters.follow_up,
+        overdue_min_days=filters.overdue_min_days, q=filters.q, sort=filters.sort, order=filters.order,
+        page=filters.page, page_size=filters.page_size if paged else None)
+
+
+def _team(site: Site, team_key: str) -> tuple[Team, list[Team]]:
     teams = team_list(site)
     team = next((t for t in teams if t.key == team_key), None)
     if team is None:
         raise UnknownTeam("no such care team")
-    found = queries.team_patients(site.inst, team_key, as_of)
-    evaluations, names = found.evaluations, found.names
+    return team, teams
+
+
+def build_team_worklist(site: Site, team_key: str, as_of: date, filters: WorklistFilters, *,
+                        paged: bool = True) -> TeamWorklist:
+    """One page of the team's whole worklist on `as_of` (every page when `paged` is False: the export)."""
+    team, _ = _team(site, team_key)
+    found = queries.worklist(site.inst, team_key, as_of, query_of(filters, paged=paged))
+    rows = entry_rows(found.entries, book=site.book, phi_level=site.config.phi_level,
+                      worklist_url=site.config.worklist_url)
+    return TeamWorklist(team=team, as_of=as_of, total=found.total, page=filters.page if paged else 1,
+                        page_size=filters.page_size if paged else found.total, pages=found.pages if paged else 1,
+                        counts=found.counts, filters=filters, rows=rows)
+
+
+def build_search(site: Site, fragment: str, teams: Iterable[str], as_of: date) -> list[WorklistRow]:
+    """The patients of `teams` whose MRN contains `fragment` (at most 50), by MRN."""
+    found = queries.search(site.inst, fragment, list(teams), as_of)
+    return entry_rows(found, book=site.book, phi_level=site.config.phi_level, worklist_url=site.config.worklist_url)
+
+
+def build_worklist(site: Site, team_key: str, as_of: date, filters: WorklistFilters) -> Worklist:
+    """A care team's patients on `as_of`, in the digest's sections (every patient: no cap), filtered and sorted."""
+    team, teams = _team(site, team_key)
+    found = queries.worklist(site.inst, team_key, as_of, queries.WorklistQuery(page_size=None))
+    evaluations = [entry.evaluation for entry in found.entries]
+    rows = entry_rows(found.entries, book=site.book, phi_level=site.config.phi_level,
+                      worklist_url=site.config.worklist_url)
+    by_id = {str(ev.patient_id): ev for ev in evaluations}
     query = (filters.q or "").casefold()
-    wanted = [ev for ev in evaluations if in_sections(ev) or (query and query in str(ev.patient_id).casefold())]
-    rows = digest_rows(wanted, names, book=site.book, phi_level=site.config.phi_level,
-                       worklist_url=site.config.worklist_url)
-    by_id = {str(ev.patient_id): ev for ev in wanted}
     listed = [row for row in rows if in_sections(by_id[row.patient_id])]
     others = [row for row in rows if not in_sections(by_id[row.patient_id]) and matches(row, filters)]
     return Worklist(
@@ -111,14 +143,21 @@ def build_worklist(site: Site, team_key: str, as_of: date, filters: WorklistFilt
 
 # One patient ------------------------------------------------------------------------------------
 
+def _follow_ups(found: queries.PatientFile) -> list[FollowUpModel]:
+    withdrawn = {f.withdraws for f in found.follow_ups if f.withdraws is not None}
+    return [follow_up_model(f, withdrawn=f.id in withdrawn) for f in found.follow_ups]
+
+
 def build_patient(site: Site, patient_id: str, as_of: date) -> PatientDetail | None:
-    """The patient's evaluation on `as_of` and its history, or None for an unknown patient."""
+    """The patient's evaluation on `as_of`, its history and follow-ups, or None for an unknown patient."""
     found = queries.patient(site.inst, patient_id, as_of)
     if found is None:
         return None
     record, evaluation, history, team_name = found.record, found.evaluation, found.history, found.team_name
     summary = digest_rows([evaluation], {record.patient_id: record.name}, book=site.book,
                           phi_level=site.config.phi_level, worklist_url=site.config.worklist_url)[0]
+    summary.ref, summary.care_team = found.ref, record.care_team
+    summary.follow_up = None if found.current is None else follow_up_model(found.current)
     return PatientDetail(
         patient_id=record.patient_id, mrn=summary.mrn, name=display_name(record.name, site.config.phi_level),
         team=Team(key=record.care_team, name=team_name), as_of=as_of, phi_level=site.config.phi_level,
@@ -127,7 +166,8 @@ def build_patient(site: Site, patient_id: str, as_of: date) -> PatientDetail | N
         windows=_windows(history, evaluation), flags=[_event(e) for e in history if e.kind in FLAG_KINDS],
         data_issues=[DataIssue(code=code, text=ISSUE_WORDS.get(code, code.replace("_", " ")))
                      for code in evaluation.data_issues],
-        quarantine=[_quarantined(row) for row in found.quarantine],
+        quarantine=[quarantined(row) for row in found.quarantine],
+        ref=found.ref, follow_ups=_follow_ups(found), follow_up=summary.follow_up,
     )
 
 
@@ -253,60 +293,9 @@ def _windows(history: Iterable[queries.EventEntry], evaluation: Evaluation) -> l
     return [windows[key] for key in sorted(windows, reverse=True)]
 
 
-def _quarantined(row: queries.QuarantineRow) -> QuarantineModel:
+def quarantined(row: queries.QuarantineRow) -> QuarantineModel:
     return QuarantineModel(id=row.id, source=clean_text(row.source), line_no=row.line_no,
                            record_key=None if row.record_key is None else clean_text(row.record_key),
                            errors=[FieldErrorModel(field=clean_text(e.field), message=clean_text(e.message))
                                    for e in row.errors],
                            created_at=row.created_at)
-
-
-# Overview and quarantine ------------------------------------------------------------------------
-
-def _team_overview(team: Team, m: TeamMetrics, colours: Mapping[str, str]) -> TeamOverview:
-    return TeamOverview(
-        team=team, patients=m.patients, under_surveillance=m.under_surveillance,
-        worklist={key: m.count(key) for key, _ in WORKLIST_BARS},
-        bars=[Bar(key=key, label=label, count=m.count(key), colour=colours.get(key, "#667085"))
-              for key, label in WORKLIST_BARS],
-        median_days_overdue=m.median_days_overdue, closed=m.closed, closed_on_time=m.closed_on_time,
-        on_time_rate=m.on_time_rate, with_data_issues=m.with_data_issues, data_issues=dict(m.data_issues),
-        invalid=m.invalid)
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _run(entry: queries.RunEntry, ui_root: str) -> RunModel:
-    summary = entry.summary
-    events = summary.get("events")
-    from_cli = entry.run_id.startswith("cli-")
-    return RunModel(
-        run_id=entry.run_id, as_of=entry.as_of, started_at=entry.started_at, finished_at=entry.finished_at,
-        evaluated=_int(summary.get("evaluated")),
-        events={str(k): int(v) for k, v in events.items()} if isinstance(events, dict) else {},
-        digests=_int(summary.get("digests")), sent=_int(summary.get("sent")),
-        retrying=_int(summary.get("retrying")), failed=_int(summary.get("failed")),
-        dry_run=bool(summary.get("dry_run")),
-        airflow_url=None if from_cli else f"{ui_root}/dags/{DAILY_DAG}/runs/{quote(entry.run_id, safe='')}",
-    )
-
-
-def build_overview(site: Site, as_of: date, ui_root: str = "", colours: Mapping[str, str] | None = None
-                   ) -> Overview:
-    """Every care team's surveillance metrics on `as_of`, the latest daily runs, and the outbox's pending and
-    failed messages (now, whatever `as_of`).
-
-    `ui_root` is where the Airflow UI lives (for the links to runs); `colours` the bar colour by bucket."""
-    found = queries.overview(site.inst, as_of)
-    teams = [_team_overview(team, found.metrics.get(team.key) or TeamMetrics(team.key, as_of), colours or {})
-             for team in team_list(site)]
-    runs = [_run(entry, ui_root) for entry in found.runs]
-    messages = outbox.counts(site.inst)
-    return Overview(as_of=as_of, teams=teams, runs=runs, open_quarantine=found.open_quarantine,
-                    pending_messages=messages["pending"], failed_messages=messages["failed"])
-
-
-def build_quarantine(site: Site) -> QuarantineList:
-    return QuarantineList(rows=[_quarantined(row) for row in queries.quarantine(site.inst)])

@@ -90,4 +90,6 @@ def test_a_daily_run_leaves_no_name_mrn_or_birth_date_in_logs_xcom_conf_or_the_r
     assert summary["sent"] >= 1 and json.dumps(summary)
     assert {place: cohort.found_in(text) for place, text in places.items()} == {place: [] for place in places}
     emails = "\n".join(m.raw.decode("utf-8", "replace") for m in smtp_server.messages)
-    assert len(cohort.found_in(emails)) >= 50  # the emails, and only the emails, carry them
+    # The emails, and only the emails, carry them (a team's first digest lists counts and links, not its
+    # backlog: the rows of the small sections and the data steward's digest still name patients).
+    assert len(cohort.found_in(emails)) >= 5

@@ -1,8 +1,8 @@
 """The worklist as deployed: Airflow's own API server app (airflow.api_fastapi.app.create_app) with the
-netflow plugin mounted at /netflow and Airflow's auth manager. Every route of the worklist app, asked
-without a session, with a forged token, a forged cookie or an expired token, answers 401, 403 or a
-redirect to the Airflow login, and never with an MRN or a name; the same routes answer a signed-in
-user (so the refusals are the login's doing, not a broken mount).
+netflow plugin mounted at /netflow and Airflow's auth manager. Every route of the worklist app (the
+follow-up POSTs included), asked without a session, with a forged token, a forged cookie or an expired
+token, answers 401, 403 or a redirect to the Airflow login, and never with an MRN or a name; the same
+routes answer a signed-in admin (so the refusals are the login's doing, not a broken mount).
 """
 
 from __future__ import annotations
@@ -52,20 +52,26 @@ def airflow_api(airflow_db: Path, demo_sqlite: Path, tmp_path: Path, monkeypatch
         purge_cached_app()
 
 
-def routes(mrn: str) -> list[str]:
-    """Every path of the worklist app, as mounted at /netflow, with an MRN of the cohort in it."""
+def routes(ref: str, team: str) -> list[tuple[str, str]]:
+    """Every (method, path) of the worklist app, as mounted at /netflow, with a stored patient's reference,
+    its team and a follow-up id in it."""
     from netflow_airflow.worklist.webapp import create_app
 
-    paths = [route.path for route in create_app(Settings.from_env).routes]  # type: ignore[attr-defined]
-    assert len(paths) >= 10
-    return ["/netflow" + p.replace("{patient_id}", mrn) for p in paths]
+    found = [(method, route.path) for route in create_app(Settings.from_env).routes  # type: ignore[attr-defined]
+             for method in route.methods]  # type: ignore[attr-defined]
+    assert len(found) >= 18
+    return [(method, "/netflow" + p.replace("{ref}", ref).replace("{team}", team).replace("{follow_up_id}", "1"))
+            for method, p in found]
 
 
-def a_stored_mrn() -> str:
+def a_stored_patient() -> tuple[str, str]:
+    """The reference and team of the first stored patient."""
     engine = make_engine(Settings.from_env().database_url)
     try:
         with engine.connect() as conn:
-            return str(conn.execute(select(patients.c.patient_id).order_by(patients.c.patient_id)).scalars().first())
+            row = conn.execute(select(patients.c.ref, patients.c.care_team).order_by(patients.c.patient_id)).first()
+            assert row is not None
+            return str(row.ref), str(row.care_team)
     finally:
         engine.dispose()
 
@@ -92,7 +98,7 @@ def resigned(token: str, **claims: Any) -> str:
 def test_every_worklist_route_refuses_requests_without_a_valid_airflow_session_and_shows_no_patient(
         airflow_api: TestClient, demo_files: DemoFiles) -> None:
     cohort = identifiers(demo_files.cohort)
-    mrn = a_stored_mrn()
+    ref, team = a_stored_patient()
     token = signed_in_token(airflow_api)
     now = int(time.time())
     forged = jwt.encode({"sub": "admin", "role": "ADMIN", "exp": now + 3600}, "not-the-secret", algorithm="HS512")
@@ -107,19 +113,23 @@ def test_every_worklist_route_refuses_requests_without_a_valid_airflow_session_a
     }
     refused: dict[str, int] = {}
 
-    for path in routes(mrn):
+    for method, path in routes(ref, team):
         for name, how in attempts.items():
             airflow_api.cookies.clear()
             for key, value in how.get("cookies", {}).items():
                 airflow_api.cookies.set(key, value)
-            response = airflow_api.get(path, headers=how.get("headers", {}), follow_redirects=False)
+            response = airflow_api.request(method, path, headers=how.get("headers", {}), follow_redirects=False,
+                                           params={"since": "2026-01-01"}, json={"action": "note", "note": "x"})
             refused[f"{path} ({name})"] = response.status_code
             assert response.status_code in (401, 403, 303, 307), (path, name, response.status_code)
             if response.status_code in (303, 307):
                 assert re.search(r"/auth/login\b", response.headers["location"]), response.headers
             assert cohort.found_in(response.text) == [], (path, name)
         airflow_api.cookies.clear()
-        signed_in = airflow_api.get(path, headers={"Authorization": f"Bearer {resigned(token, exp=now + 600)}"})
-        assert signed_in.status_code == 200, (path, signed_in.status_code, signed_in.text[:300])
+        signed_in = airflow_api.request(method, path, params={"since": "2026-01-01"}, json={},
+                                        headers={"Authorization": f"Bearer {resigned(token, exp=now + 600)}"})
+        # a GET answers; a POST gets as far as checking its (empty) request: 422, not a refusal
+        assert signed_in.status_code == (200 if method == "GET" else 422), (path, signed_in.status_code,
+                                                                             signed_in.text[:300])
 
     assert {code for key, code in refused.items() if "(no session)" in key} == {401}

@@ -1,19 +1,22 @@
 """A fixed care-team digest for the digest and rendering tests (and the golden files).
 
-Plain functions, not fixtures: `sample_digest()` gives the same Digest every time.
+Plain functions, not fixtures: `sample_digest()` gives the same Digest every time. Each sample
+patient has an opaque reference (`ref_of`), as the patients table gives them.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import date
 from typing import Any
 
-from netflow.domain.digest import Digest, DigestItem, WorklistTotals, build_digest
+from netflow.domain.digest import Digest, DigestItem, WorklistTotals, build_digest, select_items
 from netflow.domain.rules import RuleSet
 
 AS_OF = date(2026, 12, 1)
 RUN_ID = "2026-12-01T06:00:00+00:00"
-WORKLIST_URL = "https://netflow.example.org/worklist/gi-onc-east"
+WORKLIST_URL = "https://netflow.example.org/netflow/"
 TOTALS = WorklistTotals(escalated=2, overdue=3, due=4, due_soon=6, high_risk=9, needs_review=1,
                         not_indicated=1, under_surveillance=142)
 
@@ -49,13 +52,35 @@ def evaluation(**fields: Any) -> dict[str, Any]:
     return base | fields
 
 
-def item(kind: str, mrn: str, name: str | None = None, **fields: Any) -> DigestItem:
-    return DigestItem(kind=kind, patient_id=mrn, name=name, evaluation=evaluation(patient_id=mrn, **fields))
+def ref_of(mrn: str) -> str:
+    """A made-up opaque reference for `mrn` (the real ones are random: netflow.adapters.patients.new_ref)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(mrn.encode()).digest()[:12]).decode()
+
+
+def item(kind: str, mrn: str, name: str | None = None, *, ref: bool = True, **fields: Any) -> DigestItem:
+    return DigestItem(kind=kind, patient_id=mrn, name=name, evaluation=evaluation(patient_id=mrn, **fields),
+                      ref=ref_of(mrn) if ref else None)
 
 
 def sample_items() -> list[DigestItem]:
-    """Eight new events over all seven sections, deliberately out of order."""
+    """Ten new events, deliberately out of order: one overdue more than a year, a booked scan not on
+    record, a high-risk flag of a patient listed as escalated (a mark on that row) and one of a
+    patient with no other row (a row of its own)."""
     return [
+        item("booking_lapsed", "MRN-1010", "Grace Hopper", status="due", rule_id="nccn/pancreas/standard",
+             last_scan="2025-11-10", window_open="2026-11-10", window_close="2026-11-10",
+             recommended_modality="CT_or_MRI", booked_for="2026-11-16", booked_by="jdoe", follow_up_id=7,
+             explanation="Booked scan not on record: jdoe booked a scan for 2026-11-16, and no qualifying "
+                         "scan is on record 30 days after that date. Pancreatic "
+                         "NET, standard risk: NCCN asks for imaging every 12 months; last CT 2025-11-10, so "
+                         "the next scan is due now (on 2026-11-10)."),
+        item("high_risk", "MRN-1001", "Ana María O'Brien-Smith", status="overdue",
+             rule_id="nccn/pancreas/high", risk_tier="high", risk_reasons=["nodes_positive", "ki67_gt_5"],
+             last_scan="2025-05-20", window_open="2025-11-20", window_close="2025-11-20",
+             days_overdue=346, escalation_level=2, recommended_modality="CT_or_MRI",
+             explanation="Pancreatic NET, high risk (2 positive nodes, Ki-67 12%): NCCN asks for imaging "
+                         "every 6 months; last CT 2025-05-20, so the next scan was due on 2025-11-20; now "
+                         "346 days overdue, past the 30-day grace period."),
         item("not_indicated", "MRN-1009", "Ludwig van Beethoven", status="not_indicated",
              rule_id="nccn/extrapancreatic/low", risk_tier="low",
              explanation="Appendiceal NET, low risk (grade 1, node negative, 12 mm, R0): NCCN plans no "
@@ -106,6 +131,7 @@ def sample_items() -> list[DigestItem]:
 def sample_digest(phi_level: str = "minimal", items: list[DigestItem] | None = None) -> Digest:
     return build_digest(
         team_key="gi-onc-east", team_name="GI Oncology East", as_of=AS_OF, run_id=RUN_ID,
-        items=sample_items() if items is None else items, totals=TOTALS, rulesets=[NCCN, CONSENSUS],
+        selection=select_items(sample_items() if items is None else items), totals=TOTALS,
+        rulesets=[NCCN, CONSENSUS],
         worklist_url=WORKLIST_URL, phi_level=phi_level, cc_attendings=True, cc_lead=True,
     )

@@ -1,4 +1,4 @@
-"""The digest view model: sections, order, names, subject and footer (reminders.md section 2)."""
+"""The digest view model: sections, order, names, links, marks, subject and footer (reminders.md section 2)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ from typing import Any
 import pytest
 
 from netflow.domain.digest import (
-    SECTIONS,
+    DIGEST_SECTIONS,
     Digest,
     DigestItem,
+    DigestSection,
     WorklistTotals,
     build_digest,
     clean_text,
     display_name,
+    select_items,
     subject_for,
 )
 from netflow.domain.record import FieldError
 from netflow.domain.steward import StewardItem, build_steward_digest
-from tests.support.digests import AS_OF, CONSENSUS, NCCN, TOTALS, WORKLIST_URL, item, sample_digest
+from tests.support.digests import AS_OF, CONSENSUS, NCCN, TOTALS, WORKLIST_URL, item, ref_of, sample_digest
 
 HOSTILE = "<b>O'Brien & Sons</b>\r\nBcc: victim@example.org"
 
@@ -33,28 +35,45 @@ def digest_of(items: list[DigestItem], **overrides: Any) -> Digest:
     return build_digest(**arguments)
 
 
-def test_all_seven_sections_come_in_spec_order_even_when_empty() -> None:
+def events_digest(items: list[DigestItem], **overrides: Any) -> Digest:
+    """The digest of these new events, selected as a run selects them (plan changes, marks, a year overdue)."""
+    max_rows = overrides.pop("max_rows", 20)
+    return digest_of([], selection=select_items(items, max_rows), max_rows=max_rows, **overrides)
+
+
+def section(digest: Digest, key: str) -> DigestSection:
+    return next(s for s in digest.sections if s.key == key)
+
+
+def mrns(digest: Digest) -> dict[str, list[str]]:
+    return {s.key: [r.mrn for r in s.rows] for s in digest.shown}
+
+
+def test_all_ten_sections_come_in_order_and_only_those_with_rows_are_shown() -> None:
     digest = sample_digest(items=[item("due", "M1", status="due")])
 
-    assert [(s.key, s.title) for s in digest.sections] == list(SECTIONS)
+    assert [(s.key, s.title) for s in digest.sections] == list(DIGEST_SECTIONS)
     assert [s.key for s in digest.sections] == [
-        "escalated", "overdue", "due", "due_soon", "high_risk", "needs_review", "not_indicated"]
-    assert [s.count for s in digest.sections] == [0, 0, 1, 0, 0, 0, 0]
+        "escalated", "booking_lapsed", "overdue", "overdue_year", "due", "due_soon", "plan_changed", "high_risk",
+        "needs_review", "not_indicated"]
+    assert [s.key for s in digest.shown] == ["due"]
 
 
 def test_each_event_lands_in_the_section_of_its_kind() -> None:
     digest = sample_digest()
 
-    assert {s.key: [r.mrn for r in s.rows] for s in digest.sections} == {
-        "escalated": ["MRN-1002", "MRN-1001"],
+    assert mrns(digest) == {
+        "escalated": ["MRN-1001"],
+        "booking_lapsed": ["MRN-1010"],
         "overdue": ["MRN-1003"],
+        "overdue_year": ["MRN-1002"],
         "due": ["MRN-1004"],
         "due_soon": ["MRN-1005"],
         "high_risk": ["MRN-1007"],
         "needs_review": ["MRN-1008"],
         "not_indicated": ["MRN-1009"],
     }
-    assert digest.row_count == 8
+    assert digest.row_count == 9
 
 
 def test_rows_are_sorted_by_urgency_then_due_date_then_mrn() -> None:
@@ -74,7 +93,7 @@ def test_rows_are_sorted_by_urgency_then_due_date_then_mrn() -> None:
              days_overdue=40, escalation_level=1),
     ]
 
-    rows = digest_of(items).sections[1].rows
+    rows = section(digest_of(items), "overdue").rows
 
     assert [r.mrn for r in rows] == [
         "M-level-2", "M-more-days", "M-a-same", "M-b-same", "M-open-later", "M-close-late", "M-no-window"]
@@ -101,8 +120,8 @@ def test_full_phi_level_shows_the_name_on_one_line() -> None:
 
 
 def test_rows_show_initials_or_full_names_by_phi_level() -> None:
-    minimal = sample_digest("minimal").sections[0].rows[1]
-    full = sample_digest("full").sections[0].rows[1]
+    minimal = section(sample_digest("minimal"), "escalated").rows[0]
+    full = section(sample_digest("full"), "escalated").rows[0]
 
     assert (minimal.mrn, minimal.display_name) == ("MRN-1001", "A. M. O.")
     assert (full.mrn, full.display_name) == ("MRN-1001", "Ana María O'Brien-Smith")
@@ -116,7 +135,7 @@ def test_an_unknown_phi_level_is_refused_with_the_setting_to_fix() -> None:
 
 
 def test_row_cells_are_in_words() -> None:
-    row = sample_digest().sections[0].rows[1]
+    row = section(sample_digest(), "escalated").rows[0]
 
     assert row.status == "Overdue, escalated"
     assert row.window == "2025-11-20 – 2025-11-20"
@@ -143,15 +162,15 @@ def test_row_cells_are_in_words() -> None:
 def test_risk_modality_rule_and_window_words(
     fields: dict[str, Any], risk: str, modality: str, rule: str, window: str
 ) -> None:
-    row = digest_of([item("due", "M1", **fields)], rulesets=[NCCN, CONSENSUS]).sections[2].rows[0]
+    row = section(digest_of([item("due", "M1", **fields)], rulesets=[NCCN, CONSENSUS]), "due").rows[0]
 
     assert (row.risk, row.modality, row.rule, row.window) == (risk, modality, rule, window)
 
 
 def test_subject_counts_overdue_due_and_high_risk_from_the_new_rows() -> None:
     assert sample_digest().subject == (
-        "NET surveillance - GI Oncology East: 3 overdue, 2 due, 1 high-risk, 1 to review, 1 to confirm "
-        "(2026-12-01)")
+        "NET surveillance - GI Oncology East: 3 overdue, 2 due, 2 high-risk, 1 booked scan not on record, "
+        "1 to review, 1 to confirm (2026-12-01)")
     assert subject_for("GI Oncology East", WorklistTotals(escalated=1, overdue=2, due=4, due_soon=1,
                                                           high_risk=2), date(2026, 12, 1)) == (
         "NET surveillance - GI Oncology East: 3 overdue, 5 due, 2 high-risk (2026-12-01)")
@@ -263,20 +282,174 @@ def test_a_section_shows_its_most_urgent_rows_and_counts_the_rest() -> None:
     assert digest.subject.endswith(": 7 overdue, 0 due, 0 high-risk (2026-12-01)")
 
 
-def test_an_urgent_sample_keeps_the_most_urgent_rows_of_a_long_stream_and_counts_the_rest() -> None:
-    import random
+def test_a_new_high_risk_flag_of_a_listed_patient_marks_that_row_instead_of_a_second_row() -> None:
+    digest = events_digest([item("overdue", "M1", status="overdue", days_overdue=40, escalation_level=1),
+                            item("high_risk", "M1", risk_tier="high", risk_reasons=["grade_3"]),
+                            item("due", "M2", status="due")])
 
-    from netflow.domain.digest import DigestItem, UrgentSample
+    assert mrns(digest) == {"overdue": ["M1"], "due": ["M2"]}
+    assert section(digest, "overdue").rows[0].marks == ("New high-risk flag",)
+    assert section(digest, "due").rows[0].marks == ()
+    assert digest.counts.high_risk == 1 and digest.subject.endswith(": 1 overdue, 1 due, 1 high-risk (2026-12-01)")
 
-    days = list(range(1, 1001))
-    random.Random(4).shuffle(days)
-    sample = UrgentSample(max_rows=5)
-    for d in days:
-        sample.add(DigestItem("overdue", f"MRN{d:04d}", None, {"escalation_level": 1, "days_overdue": d}))
-    sample.add(DigestItem("due", "MRN9999", None, {}))
 
-    kept = sample.items()
+def test_a_high_risk_patient_with_no_other_row_keeps_a_row_in_the_high_risk_section() -> None:
+    digest = events_digest([item("high_risk", "M3", risk_tier="high", risk_reasons=["margin_r1"])])
 
-    assert [i.patient_id for i in kept if i.kind == "overdue"] == [f"MRN{d:04d}" for d in (1000, 999, 998, 997, 996)]
-    assert [i.patient_id for i in kept if i.kind == "due"] == ["MRN9999"]
-    assert sample.omitted() == {"overdue": 995, "due": 0}
+    assert mrns(digest) == {"high_risk": ["M3"]}
+    assert section(digest, "high_risk").rows[0].marks == ()
+
+
+@pytest.mark.parametrize(("kind", "days", "expected"), [
+    pytest.param("escalated", 364, "escalated", id="escalated-364-days"),
+    pytest.param("escalated", 365, "overdue_year", id="escalated-365-days"),
+    pytest.param("overdue", 400, "overdue_year", id="overdue-400-days"),
+    pytest.param("due", 0, "due", id="due-stays"),
+])
+def test_a_patient_overdue_a_year_or_more_is_in_a_section_of_its_own(kind: str, days: int, expected: str) -> None:
+    digest = events_digest([item(kind, "M1", status="overdue", days_overdue=days, escalation_level=2)])
+
+    assert mrns(digest) == {expected: ["M1"]}
+    assert section(digest, "overdue_year").note == "Check whether imaging was done elsewhere or the patient moved."
+    assert digest.counts.escalated + digest.counts.overdue + digest.counts.overdue_year == (kind != "due")
+
+
+def test_a_changed_plan_is_the_patients_only_row() -> None:
+    digest = events_digest([item("escalated", "M1", days_overdue=120, escalation_level=2),
+                            item("plan_changed", "M1", days_overdue=120, escalation_level=2),
+                            item("high_risk", "M1", risk_tier="high")])
+
+    assert mrns(digest) == {"plan_changed": ["M1"]}
+    assert section(digest, "plan_changed").rows[0].marks == ("New high-risk flag",)
+
+
+@pytest.mark.parametrize(("payload", "words"), [
+    pytest.param({"booking": {"booked_date": "2027-01-10", "booked_by": "jdoe"}}, "Booked for 2027-01-10 by jdoe",
+                 id="nested-booking"),
+    pytest.param({"follow_up": {"date": "2027-01-10", "user": "jdoe"}}, "Booked for 2027-01-10 by jdoe",
+                 id="nested-follow-up"),
+    pytest.param({"booked_date": "2027-01-10"}, "Booked for 2027-01-10", id="top-level-date-only"),
+    pytest.param({"booked_by": "a\r\nBcc: x@example.org"}, "Booked by a Bcc: x@example.org", id="hostile-user"),
+    pytest.param({"booking": "garbage", "booked_for": ["2027"]}, "Booked (date not recorded)", id="malformed"),
+    pytest.param({}, "Booked (date not recorded)", id="nothing"),
+])
+def test_a_lapsed_booking_says_when_and_by_whom_whatever_the_payload_holds(payload: dict[str, Any],
+                                                                          words: str) -> None:
+    digest = events_digest([item("booking_lapsed", "M1", status="due", **payload)])
+
+    assert section(digest, "booking_lapsed").rows[0].booking == words
+    assert [s.key for s in digest.shown] == ["booking_lapsed"]
+    assert "1 booked scan not on record" in digest.subject
+
+
+def test_each_section_links_to_the_teams_worklist_filtered_to_it() -> None:
+    digest = sample_digest()
+    team = f"{WORKLIST_URL}?team=gi-onc-east"
+
+    assert {s.key: s.url for s in digest.shown} == {
+        "escalated": f"{team}&status=escalated",
+        "booking_lapsed": f"{team}&follow_up=scan_booked",
+        "overdue": f"{team}&status=overdue",
+        "overdue_year": f"{team}&status=overdue&overdue_min_days=365",
+        "due": f"{team}&status=due",
+        "due_soon": f"{team}&status=due_soon",
+        "high_risk": f"{team}&risk=high",
+        "needs_review": f"{team}&status=needs_review",
+        "not_indicated": f"{team}&status=not_indicated",
+    }
+    assert digest.team_url == team
+
+
+def test_links_quote_the_team_key_and_add_the_missing_slash() -> None:
+    digest = digest_of([item("due", "M1")], team_key="gi onc&east", worklist_url="https://n.example/netflow")
+
+    assert section(digest, "due").url == "https://n.example/netflow/?team=gi%20onc%26east&status=due"
+    assert section(digest, "due").rows[0].url == f"https://n.example/netflow/patients/{ref_of('M1')}"
+
+
+def test_each_row_links_to_the_patients_page_by_reference_never_by_mrn() -> None:
+    digest = events_digest([item("due", "MRN-77", status="due"), item("due", "MRN-78", status="due", ref=False)])
+
+    rows = {r.mrn: r.url for r in section(digest, "due").rows}
+    assert rows == {"MRN-77": f"{WORKLIST_URL}patients/{ref_of('MRN-77')}", "MRN-78": ""}
+    assert all("MRN" not in s.url for s in digest.sections)
+
+
+def overdue_items(n: int) -> list[DigestItem]:
+    return [item("overdue", f"M{i:03d}", status="overdue", days_overdue=30 + i, escalation_level=1)
+            for i in range(n)]
+
+
+def test_a_first_digest_above_the_cap_lists_no_row_and_keeps_every_count() -> None:
+    digest = events_digest([*overdue_items(4), item("due", "D1", status="due")], max_rows=3, first=True)
+
+    assert digest.backlog
+    assert [(s.key, s.count, s.rows) for s in digest.shown] == [("overdue", 4, ()), ("due", 1, ())]
+    assert digest.row_count == 5 and digest.subject.endswith(": 4 overdue, 1 due, 0 high-risk (2026-12-01)")
+
+
+def test_a_small_first_digest_lists_its_rows() -> None:
+    digest = events_digest(overdue_items(3), max_rows=3, first=True)
+
+    assert not digest.backlog
+    assert len(section(digest, "overdue").rows) == 3
+
+
+def test_a_section_over_its_cap_lists_the_most_urgent_and_counts_the_rest() -> None:
+    digest = events_digest(overdue_items(5), max_rows=2)
+
+    overdue = section(digest, "overdue")
+    assert ([r.mrn for r in overdue.rows], overdue.more) == (["M004", "M003"], 3)
+    assert overdue.url.endswith("?team=gi-onc-east&status=overdue")
+
+
+def test_both_parts_open_with_each_sections_count_and_link_and_show_marks_bookings_and_notes() -> None:
+    from markupsafe import escape
+
+    from netflow.adapters.rendering import render_digest
+
+    digest = sample_digest()
+    text, html = render_digest(digest)
+
+    summary = text.split("IN THIS DIGEST", 1)[1].split("ESCALATED (OVERDUE", 1)[0]
+    for s in digest.shown:
+        assert f"   {s.count}  {s.title}\n        {s.url}\n" in summary
+        assert f'href="{escape(s.url)}"' in html
+    for words in ("New high-risk flag", "Booked for 2026-11-16 by jdoe",
+                  "Check whether imaging was done elsewhere or the patient moved."):
+        assert words in text and str(escape(words)) in html
+    for row in (r for s in digest.shown for r in s.rows):
+        assert f"  Open          {row.url}\n" in text and f'href="{row.url}"' in html
+
+
+def test_a_backlog_digest_says_so_in_both_parts_and_lists_no_patient() -> None:
+    from netflow.adapters.rendering import render_digest
+
+    digest = events_digest(overdue_items(4), max_rows=3, first=True)
+    text, html = render_digest(digest)
+
+    assert "This is the first digest for GI Oncology East: it holds the team's whole backlog, 4 new entries" in text
+    assert "it holds the team&#39;s whole backlog, <b>4</b> new entries" in html
+    assert "M00" not in text and "M00" not in html and "patients/" not in text + html
+    assert f"{WORKLIST_URL}?team=gi-onc-east&status=overdue" in text
+
+
+def test_a_long_digest_lists_at_most_forty_rows_most_urgent_sections_first_and_stays_under_200_kb() -> None:
+    from netflow.adapters.rendering import render_digest
+
+    long_name = "Maximiliana Konstantinopoulou-Wolfeschlegelsteinhausen"
+    explanation = "Pancreatic NET, high risk (2 positive nodes, Ki-67 12%): " + "why, in words; " * 20
+    items = [item(kind, f"MRN-{kind}-{n:03d}", long_name, status="due", risk_tier="high",
+                  risk_reasons=["nodes_positive", "ki67_gt_5", "grade_3"], window_open="2026-01-01",
+                  window_close="2026-07-01", days_overdue=n, escalation_level=1, recommended_modality="CT_or_MRI",
+                  rule_id="nccn/pancreas/high", booked_for="2026-11-16", booked_by="jdoe", explanation=explanation)
+             for kind in ("escalated", "booking_lapsed", "overdue", "due", "due_soon", "plan_changed", "needs_review",
+                          "not_indicated")
+             for n in range(30)]
+
+    digest = events_digest(items, phi_level="full")
+    text, html = render_digest(digest)
+
+    assert [len(s.rows) for s in digest.shown] == [20, 20, 0, 0, 0, 0, 0, 0]
+    assert all(s.count == 30 for s in digest.shown)
+    assert len(text.encode()) < 200 * 1024 and len(html.encode()) < 200 * 1024
