@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="skip a PostgreSQL size whose import would take longer than this, estimated "
                              "from the smallest size (default 900)")
     parser.add_argument("--shards", default="1,2,4", help="NETFLOW_SHARDS values for the scale-out figure")
+    parser.add_argument("--celery-workers", default="1,2,4",
+                        help="Celery worker counts for the daily DAG on a real CeleryExecutor cluster (PostgreSQL, "
+                             "Redis; at the scale-out size; default 1,2,4)")
     parser.add_argument("--shards-backends", default="postgresql",
                         help="backends of the scale-out figure (default postgresql: SQLite has one writer at a time)")
     parser.add_argument("--shards-size", type=int, help="the cohort size of the scale-out figure (default: the "
@@ -73,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-rss-mb", type=float, default=6000.0, metavar="MB",
                         help="stop a remind run that grows past this and report it as not finished (default 6000)")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: evaluate, import, "
-                                                   "scan, remind, shards, dags")
+                                                   "fhir, scan, remind, shards, celery, dags")
     args = parser.parse_args(argv)
     args.sizes = args.sizes or ([SIZES[0]] if args.quick else list(SIZES))
     args.runs = args.runs or (1 if args.quick else 3)
@@ -81,6 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     args.shards = [int(s) for s in args.shards.split(",") if s.strip()]
+    args.celery_workers = [int(s) for s in args.celery_workers.split(",") if s.strip()]
     args.shards_size = args.shards_size or args.sizes[0]
     args.shards_backends = {b.strip() for b in args.shards_backends.split(",") if b.strip()}
     return args

@@ -10,6 +10,10 @@ quarantine with their errors (the data steward gets them in a digest); nothing i
 A file still being written should be named `*.part` or `*.tmp` and renamed when complete.
 Each successful import updates the `netflow_patients` asset. Task results hold file names and
 counts only, never patient data.
+
+It also runs as soon as `net_fhir_export` lands a FHIR Bulk Data export (the `netflow_fhir_export`
+asset): each `fhir-export-*` folder of the inbox is imported as one export, after the files, and
+moved to `processed/` (or to `failed/` with why).
 """
 
 from __future__ import annotations
@@ -18,17 +22,19 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, CronTriggerTimetable, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 import netflow_airflow as glue
 
 CONFIG = glue.schedule_settings()
 PATIENTS = Asset("netflow_patients")
+FHIR_EXPORT = Asset("netflow_fhir_export")  # updated by net_fhir_export when an export landed
 
 
 @dag(
     dag_id="net_patient_import",
-    schedule=CronTriggerTimetable("*/15 * * * *", timezone=CONFIG.timezone),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/15 * * * *", timezone=CONFIG.timezone),
+                                 assets=FHIR_EXPORT),
     start_date=pendulum.datetime(2026, 1, 1, tz=CONFIG.timezone),
     catchup=False,
     max_active_runs=1,
@@ -51,7 +57,23 @@ def net_patient_import() -> None:
         with glue.current_run() as run:
             return imports.import_inbox_file(run.inst, name)
 
-    import_file.expand(name=list_inbox())
+    @task(trigger_rule="all_done")  # after the files, even when one of them failed
+    def list_exports() -> list[str]:
+        from netflow.services import fhir_export
+
+        with glue.current_run() as run:
+            return fhir_export.landed_exports(run.inst)
+
+    @task(outlets=[PATIENTS], max_active_tis_per_dagrun=1)
+    def import_export(name: str) -> dict[str, Any]:
+        from netflow.services import fhir_export
+
+        with glue.current_run() as run:
+            return fhir_export.import_landed(run.inst, name)
+
+    exports = list_exports()
+    import_file.expand(name=list_inbox()) >> exports
+    import_export.expand(name=exports)
 
 
 net_patient_import()

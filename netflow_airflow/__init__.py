@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -18,12 +19,13 @@ from netflow.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from netflow.installation import Installation
+    from netflow.services.fhir_export import ExportSource
 
 T = TypeVar("T")
 
 __all__ = ["Run", "allow_future", "as_of", "current_run", "database_url_from_connection", "default_args", "dry_run",
-           "failure_notifier", "installation", "mapped_results", "run_date", "run_id", "schedule_settings", "settings",
-           "smtp_url_from_connection", "teams", "worker_hostname"]
+           "failure_notifier", "fhir_source", "full", "installation", "mapped_results", "run_date", "run_id",
+           "schedule_settings", "settings", "smtp_url_from_connection", "teams", "worker_hostname"]
 
 
 def schedule_settings() -> Settings:
@@ -88,7 +90,9 @@ def smtp_url_from_connection(conn: Any) -> tuple[str, str | None]:
 def settings() -> Settings:
     """The installation's settings, with the patient database and SMTP taken from Airflow connections
     when they exist (`netflow_db`, `smtp_default` unless configured), else from NETFLOW_* variables."""
-    config = Settings.from_env()
+    # One process per task unless NETFLOW_WORKERS says otherwise: a DAG scales out as Airflow tasks (shards,
+    # mapped imports), and a process forked inside a Celery worker's task inherits its broker connections.
+    config = Settings.from_env(default_workers=1)
     changes: dict[str, Any] = {}
     db = _connection(config.db_conn_id)
     if db is not None:
@@ -99,6 +103,39 @@ def settings() -> Settings:
         if sender and config.mail_from == "netflow@localhost":
             changes["mail_from"] = sender
     return dataclasses.replace(config, **changes) if changes else config
+
+
+def fhir_source(config: Settings) -> ExportSource:
+    """The EHR's Bulk Data server from the `netflow_fhir` connection (NETFLOW_FHIR_CONN_ID): host the FHIR base
+    URL, login the client id, password the private key (PEM; or extra `private_key_file`), extra `token_url`,
+    `kid`, `group_id`, and optionally `scope` and `max_wait_minutes`. ConfigError names what is missing."""
+    from netflow.adapters.bulkdata import FhirServer
+    from netflow.services.fhir_export import MAX_WAIT, ExportSource
+
+    conn = _connection(config.fhir_conn_id)
+    if conn is None:
+        raise ConfigError(f"no Airflow connection {config.fhir_conn_id!r}: add one for the EHR's FHIR Bulk Data "
+                          "server (docs/fhir-export.md)")
+    extra = conn.extra_dejson
+    key = conn.password or ""
+    if not key and extra.get("private_key_file"):
+        try:
+            key = Path(str(extra["private_key_file"])).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"connection {conn.conn_id}: cannot read private_key_file ({exc.strerror})") from None
+    fields = {"host (the FHIR base URL)": conn.host, "login (the client id)": conn.login, "password or extra "
+              "private_key_file (the private key)": key, "extra token_url": extra.get("token_url"),
+              "extra kid": extra.get("kid"), "extra group_id": extra.get("group_id")}
+    missing = [name for name, value in fields.items() if not value]
+    if missing:
+        raise ConfigError(f"connection {conn.conn_id} has no {', no '.join(missing)}")
+    server = FhirServer(base_url=str(conn.host), token_url=str(extra["token_url"]), client_id=str(conn.login),
+                        private_key=key, key_id=str(extra["kid"]), scope=str(extra.get("scope") or "system/*.read"))
+    try:
+        max_wait = float(extra.get("max_wait_minutes") or MAX_WAIT / 60) * 60
+    except (TypeError, ValueError):
+        raise ConfigError(f"connection {conn.conn_id}: extra max_wait_minutes must be a number") from None
+    return ExportSource(server, str(extra["group_id"]), max_wait)
 
 
 def installation() -> Installation:
@@ -143,6 +180,11 @@ def dry_run(context: Any) -> bool:
     return bool(context["params"].get("dry_run"))
 
 
+def full(context: Any) -> bool:
+    """The `full` param: evaluate every patient, not only those whose evaluation can have changed."""
+    return bool(context["params"].get("full"))
+
+
 @dataclass
 class Run:
     """What a task of a netflow DAG run works with: the installation, and the run's id and params.
@@ -158,6 +200,7 @@ class Run:
     requested_as_of: str
     run_date: date
     allow_future: bool = False
+    full: bool = False
 
     @property
     def as_of(self) -> date:
@@ -183,7 +226,7 @@ def current_run() -> Run:
     inst = installation()
     return Run(inst, run_id(context), teams(context), dry_run(context),
                str(context["params"].get("as_of") or "").strip(), run_date(context, inst.settings),
-               allow_future(context))
+               allow_future(context), full(context))
 
 
 def worker_hostname() -> str:

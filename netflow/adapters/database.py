@@ -6,17 +6,22 @@
     db.patients.care_teams()                           # the patient tables: adapters/patients.py
     db.ledger.recent_runs()                            # events and runs: adapters/ledger.py
     db.outbox.pending_messages()                       # the outbox: adapters/outbox.py
+    db.state.stale(as_of, context)                     # where each patient stands: adapters/state.py
+    db.follow_ups.follow_ups_for(patient_id)           # follow-up actions, audit trail: adapters/followups.py
+    db.fhir_exports.since(group_id)                    # FHIR exports per Group: adapters/fhir_exports.py
+    db.fhir_patients.patients_of(fhir_ids)             # FHIR Patient id -> MRN: adapters/fhir_exports.py
     with db.transaction(lock="build") as tx:           # several writes, one transaction, one writer each
         outbox_id = tx.outbox.create_outbox_message(...)
-        tx.ledger.attach_events(outbox_id, event_ids)
+        tx.ledger.attach_digest_events(outbox_id, ...)  # one set-based UPDATE (adapters/ledger.py)
         tx.patients.mark_quarantine_reported(ids)
     with db.exclusive("send") as lock:                 # one sender at a time, over many transactions
         lock.check()
 
-Each table has one owner: `patients.py` owns patients, imaging_studies, quarantine, care_teams and
-team_members; `ledger.py` owns events and runs; `outbox.py` owns outbox. A transaction that spans
-several owners hands out each owner's writer on the same connection. Services never see an engine,
-a connection or a row.
+Each table has one owner: `patients.py` owns patients, imaging_studies, quarantine, care_teams,
+team_members and team_access; `fhir_exports.py` owns fhir_exports and fhir_patients; `ledger.py` owns
+events and runs; `outbox.py` owns outbox; `followups.py` owns follow_ups and audit_log; `state.py` owns
+patient_state and state_checks. A transaction that spans several owners hands out each owner's writer on
+the same connection. Services never see an engine, a connection or a row.
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from netflow.adapters.db import SchemaState, make_engine, safe_url, schema_problem, schema_state, scrubbed_errors
+from netflow.adapters.fhir_exports import FhirExportStore, FhirPatientMap
+from netflow.adapters.followups import FollowUpStore, FollowUpWriter
 from netflow.adapters.ledger import Ledger, LedgerWriter
 from netflow.adapters.locks import HeldLock, exclusive, exclusive_transaction
 from netflow.adapters.outbox import Outbox, OutboxWriter
 from netflow.adapters.patients import PatientStore, PatientWriter
+from netflow.adapters.state import PatientStateStore
 from netflow.errors import DatabaseError, DatabaseUnavailable
 
 __all__ = ["Database", "UnitOfWork"]
@@ -44,6 +52,7 @@ class UnitOfWork:
     patients: PatientWriter
     ledger: LedgerWriter
     outbox: OutboxWriter
+    follow_ups: FollowUpWriter
     _conn: Connection
 
     def rollback(self) -> None:
@@ -59,6 +68,10 @@ class Database:
         self.patients = PatientStore(engine)
         self.ledger = Ledger(engine)
         self.outbox = Outbox(engine)
+        self.state = PatientStateStore(engine)
+        self.follow_ups = FollowUpStore(engine)
+        self.fhir_exports = FhirExportStore(engine)  # the FHIR Bulk Data exports: adapters/fhir_exports.py
+        self.fhir_patients = FhirPatientMap(engine)  # FHIR Patient id -> MRN: adapters/fhir_exports.py
 
     @classmethod
     def open(cls, url: str) -> Database:
@@ -95,10 +108,12 @@ class Database:
         with scrubbed_errors():
             if lock is not None:
                 with exclusive_transaction(self.engine, lock) as conn:
-                    yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), OutboxWriter(conn), conn)
+                    yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), OutboxWriter(conn),
+                                     FollowUpWriter(conn), conn)
                 return
             with self.engine.begin() as conn:
-                yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), OutboxWriter(conn), conn)
+                yield UnitOfWork(PatientWriter(conn), LedgerWriter(conn), OutboxWriter(conn),
+                                 FollowUpWriter(conn), conn)
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[HeldLock]:

@@ -37,9 +37,11 @@ __all__ = [
     "imaging_studies",
     "metadata",
     "outbox",
+    "patient_state",
     "patients",
     "quarantine",
     "runs",
+    "state_checks",
     "team_access",
     "team_members",
     "utcnow",
@@ -247,4 +249,71 @@ runs = Table(
     _stamp("started_at"),
     _stamp("finished_at", nullable=True),
     Column("summary", Text),
+)
+
+# The FHIR Bulk Data exports pulled per EHR Group (migration 0006): the transactionTime of the last export
+# that landed in the inbox (the next export's `_since`, kept as the server wrote it) and how the last one went.
+fhir_exports = Table(
+    "fhir_exports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_id", String(200), nullable=False, unique=True),
+    Column("transaction_time", String(40)),  # a FHIR instant, e.g. 2026-12-07T05:00:00.123+00:00
+    Column("last_status", String(20), nullable=False),  # landed, failed
+    Column("last_error", Text),  # one line, no patient data, no URL
+    Column("last_folder", String(200)),
+    _stamp("updated_at"),
+)
+
+# Which netflow patient each FHIR Patient resource is (migration 0006): filled when an import reads a Patient
+# with an MR identifier, read when an incremental (`_since`) export holds a patient's new resources but not
+# their Patient. One EHR FHIR server per installation: a Patient id is unique on its server (docs/fhir.md).
+fhir_patients = Table(
+    "fhir_patients",
+    metadata,
+    Column("fhir_id", String(64), primary_key=True),  # the Patient resource id (FHIR ids are 1-64 characters)
+    Column("patient_id", String(64), nullable=False),  # the MR identifier: patients.patient_id once imported
+    _stamp("updated_at"),
+)
+
+# Where each patient stands after the last daily run that decided their events (migration 0005), and the
+# first date on which that can change: a daily run evaluates again only the patients whose data changed
+# since the shard was last checked (state_checks) or whose next_change has come. Owned by adapters/state.py;
+# rebuilt by `netflow remind --full`. SQLite keeps it clustered by patient_id (WITHOUT ROWID).
+patient_state = Table(
+    "patient_state",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("bucket", Integer, nullable=False),
+    Column("care_team", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("guideline", String(64)),
+    Column("rule_id", String(64)),
+    Column("risk_tier", String(16)),
+    Column("risk_reasons", String(200), nullable=False),  # codes, comma-separated, in the spec's order
+    Column("review_reasons", String(200), nullable=False),
+    Column("last_scan", Date),
+    Column("window_open", Date),
+    Column("window_close", Date),
+    Column("overdue_from", Date),  # window_close + grace: days_overdue on a date D is D - overdue_from
+    Column("escalation_level", Integer, nullable=False),
+    Column("recommended_modality", String(40)),
+    Column("next_change", Date),  # None: not until the data or the rules change
+    Column("context", String(64), nullable=False),  # the rules fingerprint (netflow.domain.changes)
+    Column("as_of", Date, nullable=False),
+    _stamp("updated_at"),
+    Index(None, "care_team", "status", "escalation_level", "risk_tier"),  # the team totals, from the index alone
+    sqlite_with_rowid=False,
+)
+
+# When each shard (of NETFLOW_SHARDS) was last checked whole for changed data: the start of the last daily
+# run that evaluated every stale patient of it (migration 0005). Data stamped since then (less a margin)
+# is looked at again.
+state_checks = Table(
+    "state_checks",
+    metadata,
+    Column("shards", Integer, primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    _stamp("started_at"),
+    Column("as_of", Date, nullable=False),
 )

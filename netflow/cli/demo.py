@@ -67,7 +67,12 @@ def register(sub: Any) -> None:
                         help="how many patients (default 1000)")
     parser.add_argument("--seed", type=int, default=1, metavar="S", help="the random seed (default 1)")
     parser.add_argument("--out", required=True, metavar="FILE",
-                        help="where to write the patients (JSON Lines), or - for standard output")
+                        help="where to write the patients (JSON Lines), or - for standard output; with "
+                             "--format fhir, a folder")
+    parser.add_argument("--format", choices=("jsonl", "fhir"), default="jsonl",
+                        help="jsonl (the default), or fhir: a FHIR R4 Bulk Data export, one NDJSON file per "
+                             "resource type, without the malformed records (docs/fhir.md); --teams-out then "
+                             "gives each team its fhir identifier")
     parser.add_argument("--teams-out", metavar="FILE", help="where to write the care teams (YAML)")
     parser.add_argument("--as-of", dest="as_of", type=as_of_date, default=DEFAULT_AS_OF, metavar="YYYY-MM-DD",
                         help=f"the cohort's 'today': no imaging after it (default {DEFAULT_AS_OF})")
@@ -117,9 +122,28 @@ def run(args: argparse.Namespace) -> int:
     if args.out == "-" and args.teams_out == "-":
         raise UsageError("only one of --out and --teams-out can be - (standard output)")
     cohort = build_cohort(args.seed, args.patients, args.as_of, args.malformed_rate)
+    if args.format == "fhir":
+        return _run_fhir(args, cohort)
     if args.teams_out:
         with _output(args.teams_out) as out:
             out.write(teams_yaml(cohort.teams, _teams_header(cohort)))
     with Progress("demo-data", total=cohort.size) as progress, _output(args.out) as out:
         write_cohort(cohort, out, _advance(progress), jobs=args.jobs)
+    return 0
+
+
+def _run_fhir(args: argparse.Namespace, cohort: Cohort) -> int:
+    """--format fhir: the cohort as <Type>.ndjson files in the folder --out, the teams with their fhir ids."""
+    from netflow.demo.fhir import fhir_teams_yaml, write_fhir
+
+    if args.out == "-":
+        raise UsageError("--format fhir writes a folder: give --out a folder, not -")
+    if args.teams_out:
+        with _output(args.teams_out) as out:
+            out.write(fhir_teams_yaml(cohort.teams, _teams_header(cohort)))
+    try:
+        with Progress("demo-data", total=cohort.size) as progress:
+            write_fhir(cohort, Path(args.out), _advance(progress))
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     return 0

@@ -25,9 +25,13 @@ def register(sub: Any) -> None:
             "new ones are inserted, changed ones updated. Invalid rows are kept in quarantine with their "
             "errors. A folder stands for the .jsonl, .ndjson and .csv files directly in it, by name (hidden, "
             ".part and .tmp files are left out). Prints, per file and in total: read, inserted, updated, "
-            "unchanged, quarantined."),
+            "unchanged, quarantined. A FHIR R4 Bulk Data export (its .ndjson files or their folder, or a Bundle "
+            ".json) gives one record per NET patient, with a second line of resources read, used and skipped "
+            "(docs/fhir.md)."),
     )
     parser.add_argument("files", nargs="+", metavar="PATH", help=".jsonl, .ndjson or .csv files, or folders of them")
+    parser.add_argument("--care-team", metavar="KEY", help="FHIR: the care team of patients whose CareTeam "
+                        "matches no team's fhir identifiers (else they are quarantined)")
     parser.set_defaults(handler=run_import)
     teams = sub.add_parser("teams", help="manage care teams",
                            description="Manage the care teams that receive reminders.")
@@ -50,12 +54,14 @@ def run_import(args: argparse.Namespace) -> int:
     def done(imported: FileImport) -> None:
         shown.pop().close()
         print(f"{imported.name}: {imported.counts.summary()}", flush=True)
+        if imported.resources is not None:
+            print(f"{imported.name}: {imported.resources.summary()}", flush=True)
 
     paths = expand_paths(args.files)
     for folder in paths.folders:
         print(folder_line(folder), flush=True)
     with installation() as inst:
-        result = import_files(inst, paths.files, progress, done)
+        result = import_files(inst, paths.files, progress, done, care_team=args.care_team)
     if len(result.files) > 1:
         print(f"total: {result.total.summary()}")
     return 0

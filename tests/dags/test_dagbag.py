@@ -12,7 +12,7 @@ import pytest
 
 from tests.dags.conftest import AIRFLOW_ENV, ROOT
 
-DAG_IDS = ["net_patient_import", "net_surveillance_daily", "net_weekly_report"]
+DAG_IDS = ["net_fhir_export", "net_patient_import", "net_surveillance_daily", "net_weekly_report"]
 
 
 def test_every_dag_file_imports_without_errors(dagbag: Any) -> None:
@@ -43,7 +43,7 @@ def test_the_daily_task_graph(dagbag: Any) -> None:
     graph = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert graph == {"check": ["record_shard"], "record_shard": ["build", "summary"],
                      "build": ["send", "summary"], "send": ["summary"], "summary": []}
-    assert set(dag.params) == {"dry_run", "as_of", "allow_future", "teams"}
+    assert set(dag.params) == {"dry_run", "as_of", "allow_future", "teams", "full"}
 
 
 def test_the_send_task_retries_with_exponential_backoff(dagbag: Any) -> None:

@@ -121,3 +121,11 @@ def test_a_sqlite_connection_names_its_file_in_the_host_or_the_schema(conn: Call
 def test_a_sqlite_connection_without_a_file_is_refused_never_in_memory(conn: Callable[[], Any]) -> None:
     with pytest.raises(ConfigError, match="connection netflow_db has no SQLite file path"):
         glue.database_url_from_connection(conn())
+
+
+def test_a_task_works_in_one_process_unless_netflow_workers_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NETFLOW_WORKERS", raising=False)
+    monkeypatch.setattr(glue, "_connection", lambda conn_id: None)
+    assert glue.settings().workers == 1 and Settings.from_env().workers >= 1
+    monkeypatch.setenv("NETFLOW_WORKERS", "3")
+    assert glue.settings().workers == 3
