@@ -20,7 +20,7 @@ counts change every day while overdue; they are derived from the window and the 
 keeps `overdue_from` for that), and no event or team total depends on them.
 
 Erring early is safe (the patient is only evaluated again); erring late would miss an event, so the
-property test in tests/integration/test_incremental_property.py compares incremental runs with full ones.
+property test in tests/integration/test_incremental.py compares incremental runs with full ones.
 """
 
 from __future__ import annotations

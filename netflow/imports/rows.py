@@ -40,6 +40,8 @@ from netflow.domain.record import (
     parse_record,
 )
 from netflow.imports import rules
+from netflow.imports.fhir.patients import Done, Part, assemble_part, collector_paused
+from netflow.imports.fhir.source import FhirExport
 from netflow.imports.formats import JsonLine, Source, SourceChanged, SourceRow, changed_message, jsonl_row
 from netflow.imports.rules import EARLIEST_DATE, MAX_NAME_LENGTH, feed_errors
 from netflow.imports.workers import in_order
@@ -108,9 +110,12 @@ def _chunks(source: Source, guidelines: Collection[str], chunk_size: int, worker
     if source.format == "jsonl" and workers > 1:
         jobs = ((lines, guidelines, clock(), source.name) for lines in batched(source.lines(), chunk_size))
         checked = in_order(check_lines, jobs, workers)
-    elif source.format == "fhir" and workers > 1:  # records assembled here (netflow.imports.fhir), checked there
-        rows_jobs = ((rows, guidelines, clock(), source.name) for rows in batched(source.rows(), chunk_size))
-        checked = in_order(check_rows, rows_jobs, workers)
+    elif isinstance(source, FhirExport) and workers > 1:  # records assembled and checked there (netflow.imports.fhir)
+        parts = ((part, guidelines, clock(), source.name) for part in source.parts(chunk_size))
+        for read, now, chunk, done in in_order(check_part, parts, workers):
+            source.absorb(done)  # the part's counts, and its links kept, before its rows are stored
+            yield partial(_store_patients, read=read, checked=chunk, now=now)
+        return
     else:
         checked = ((len(rows), now, check_patients(rows, guidelines, now.date(), source.name))
                    for rows in batched(source.rows(), chunk_size) for now in (clock(),))
@@ -176,10 +181,12 @@ def check_lines(lines: list[JsonLine], guidelines: Collection[str], now: datetim
     return len(lines), now, check_patients([jsonl_row(*line) for line in lines], guidelines, now.date(), source)
 
 
-def check_rows(rows: list[SourceRow], guidelines: Collection[str], now: datetime, source: str
-               ) -> tuple[int, datetime, list[Checked]]:
-    """A chunk of rows checked (what a worker process does for a FHIR export): (rows, now, checked)."""
-    return len(rows), now, check_patients(rows, guidelines, now.date(), source)
+def check_part(part: Part, guidelines: Collection[str], now: datetime, source: str
+               ) -> tuple[int, datetime, list[Checked], Done]:
+    """A part of a FHIR export assembled and checked (what a worker process does): (rows, now, checked, done)."""
+    with collector_paused():
+        rows, done = assemble_part(part)
+        return len(rows), now, check_patients(rows, guidelines, now.date(), source), done
 
 
 def check_patients(rows: Iterable[SourceRow], guidelines: Collection[str], today: date, source: str

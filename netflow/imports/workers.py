@@ -12,6 +12,7 @@ they never touch the database.
 
 from __future__ import annotations
 
+import gc
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -41,7 +42,9 @@ def in_order(work: Callable[..., R], jobs: Iterator[tuple[Any, ...]], workers: i
             yield work(*job)
         return
     pending: deque[Future[R]] = deque()
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+    # gc.freeze first thing in a worker: what it inherits stays out of its collections (no copying of the
+    # pages of the importing process's objects, e.g. a FHIR export's staging buffer)
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=gc.freeze) as pool:
         try:
             for job in chain([first, second], jobs):
                 pending.append(pool.submit(work, *job))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import marshal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -20,11 +20,12 @@ import orjson
 
 from netflow.adapters.fhir_staging import StagedPiece
 from netflow.batching import batched
+from netflow.imports.fhir.patients import collector_paused
 from netflow.imports.fhir.resources import READ_TYPES, Piece, piece
 from netflow.imports.fhir.tally import ResourceTally
 from netflow.imports.workers import in_order
 
-__all__ = ["MAX_LINE_BYTES", "Unreadable", "read_bundle", "read_file"]
+__all__ = ["MAX_LINE_BYTES", "Unreadable", "read_bundle", "read_file", "read_files"]
 
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one resource; a longer line is unreadable, skipped without being held
 BLOCK_LINES = 5000  # lines handed to a worker at once
@@ -48,7 +49,13 @@ Item = StagedPiece | Unreadable
 
 def read_file(path: Path, workers: int = 1) -> Iterator[tuple[list[Item], ResourceTally]]:
     """The items of an NDJSON file, block by block, with each block's counts."""
-    blocks = ((path.name, block) for block in batched(_lines(path), BLOCK_LINES))
+    return read_files([path], workers)
+
+
+def read_files(paths: Sequence[Path], workers: int = 1) -> Iterator[tuple[list[Item], ResourceTally]]:
+    """The items of NDJSON files, block by block in file order, with each block's counts (one set of workers
+    for all the files: no start, no draining, between files)."""
+    blocks = ((path.name, block) for path in paths for block in batched(_lines(path), BLOCK_LINES))
     return in_order(read_block, blocks, workers)
 
 
@@ -56,13 +63,15 @@ def read_block(name: str, block: list[tuple[int, bytes | None]]) -> tuple[list[I
     """Parse and piece a block of lines ((line number, the line, or None when it was too long))."""
     tally = ResourceTally()
     items: list[Item] = []
-    for line_no, data in block:
-        if data is None:
-            found = _item(name, line_no, None, f"is longer than {_size(MAX_LINE_BYTES)}", "(too long to keep)", tally)
-        else:
-            found = _item(name, line_no, *_parse(data), tally)
-        if found is not None:
-            items.append(found)
+    with collector_paused():
+        for line_no, data in block:
+            if data is None:
+                found = _item(name, line_no, None, f"is longer than {_size(MAX_LINE_BYTES)}", "(too long to keep)",
+                              tally)
+            else:
+                found = _item(name, line_no, *_parse(data), tally)
+            if found is not None:
+                items.append(found)
     return items, tally
 
 

@@ -8,38 +8,56 @@
 turns each resource into its piece (`resources.piece`, in `workers` processes) and sorts the pieces by
 patient in a temporary SQLite file (adapters.fhir_staging); then it yields one row per NET patient, in
 patient order, whose `raw` is a netflow record: the import validates and stores it like a JSON Lines row.
-A line that is not a resource comes out at once as an unreadable row (quarantined with its file and line).
+A line that is not a resource comes out as an unreadable row (quarantined with its file and line).
 
-Patients are assembled LINK_BATCH at a time: the batch's patients whose `Patient` resource is not in the
-export are looked up in one query (`context.linked`: the MRN an earlier import read on it), and the
-(Patient id, MRN) pairs of the batch's complete records are kept (`context.link`) before its rows go on.
+Patients are read back LINK_BATCH at a time: the batch's patients whose `Patient` resource is not in the
+export are looked up in one query (`context.linked`: the MRN an earlier import read on it), with the stored
+record of each patient assembling will want (`patients.lookup_mrn`). `parts()` hands them on in parts that
+need no database (`patients.assemble_part`: in this process for `rows()`, in the workers that check the rows
+with NETFLOW_WORKERS > 1, see netflow.imports.rows); the (Patient id, MRN) pairs of a part's complete records
+are kept (`absorb`: `context.link`) before its rows are stored.
 """
 
 from __future__ import annotations
 
-import json
-import marshal
+import gc
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from netflow.adapters.fhir_staging import FhirStaging, StagedPiece
 from netflow.domain.record import FieldError
-from netflow.imports.fhir.assemble import Context, assemble
-from netflow.imports.fhir.reading import Unreadable, read_bundle, read_file
+from netflow.imports.fhir.assemble import Context
+from netflow.imports.fhir.patients import (
+    MAX_FHIR_ID,
+    Done,
+    Part,
+    StagedPatient,
+    assemble_part,
+    collector_paused,
+    fhir_id,
+    lookup_mrn,
+)
+from netflow.imports.fhir.reading import Unreadable, read_bundle, read_files
 from netflow.imports.fhir.tally import ResourceTally
 from netflow.imports.formats import Source, SourceRow
 
-__all__ = ["MAX_BUNDLE_BYTES", "FhirExport"]
+__all__ = ["MAX_BUNDLE_BYTES", "MAX_FHIR_ID", "FhirExport"]
 
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # a Bundle is parsed whole: a bigger export comes as NDJSON
 STAGE_BATCH = 5000
 LINK_BATCH = 1000  # patients assembled together: one look-up of absent Patients, one write of the links
-MAX_FHIR_ID = 64  # characters of a FHIR id (a longer one is not kept in the map)
+
+
+@contextmanager
+def _frozen() -> Iterator[None]:
+    """Objects frozen inside (gc.freeze) are given back to the collector at the end."""
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _identity(path: Path) -> tuple[int, int, int, int]:
@@ -68,60 +86,68 @@ class FhirExport(Source):
         return self._name
 
     def rows(self) -> Iterator[SourceRow]:
+        for part in self.parts(LINK_BATCH):
+            with collector_paused():
+                rows, done = assemble_part(part)
+            self.absorb(done)
+            yield from rows
+
+    def parts(self, size: int) -> Iterator[Part]:
+        """The export's rows to assemble (`patients.assemble_part`, here or in a worker), about `size` entries a
+        part; each part's `Done` must be `absorb`ed, in order, before its rows are stored."""
         self.tally = ResourceTally()
-        with FhirStaging() as staging:
+        entries: list[SourceRow | StagedPatient] = []
+        # What is staged lives until its patient is assembled: frozen (gc.freeze) as it is staged, it stays out
+        # of the cyclic collector's passes, which would otherwise walk the whole buffer again and again (about
+        # a third of the import's time); unfrozen when the export has been read back.
+        with FhirStaging() as staging, _frozen():
             batch: list[StagedPiece] = []
-            for path in self.paths:
-                for items, tally in read_bundle(path) if self.bundle else read_file(path, self.workers):
-                    self.tally.merge(tally)
-                    for item in items:
-                        if isinstance(item, Unreadable):
-                            yield SourceRow(item.line_no, None, item.text, FieldError("line", item.why))
-                        else:
-                            batch.append(item)
-                    if len(batch) >= STAGE_BATCH:
-                        staging.add(batch)
-                        batch = []
+            blocks = read_bundle(self.paths[0]) if self.bundle else read_files(self.paths, self.workers)
+            for items, tally in blocks:
+                self.tally.merge(tally)
+                for item in items:
+                    if isinstance(item, Unreadable):
+                        entries.append(SourceRow(item.line_no, None, item.text, FieldError("line", item.why)))
+                    else:
+                        batch.append(item)
+                if len(batch) >= STAGE_BATCH:
+                    staging.add(batch)
+                    batch = []
+                    gc.freeze()
+                if len(entries) >= size:
+                    yield self._part(entries)
+                    entries = []
             staging.add(batch)
-            yield from self._patients(staging)
+            groups = staging.patients()
+            while group := list(islice(groups, LINK_BATCH)):
+                entries.extend(self._linked(group))
+                gc.freeze()
+                if len(entries) >= size:
+                    yield self._part(entries)
+                    entries = []
+            if entries:
+                yield self._part(entries)
             for kind, count in staging.duplicates().items():
                 self.tally.skip(kind, "duplicate (the last version kept)", count)
 
-    def _patients(self, staging: FhirStaging) -> Iterator[SourceRow]:
-        groups = staging.patients()
-        while batch := list(islice(groups, LINK_BATCH)):
-            absent = [_fhir_id(key) for key, staged in batch if not any(kind == "patient" for _, kind, _ in staged)]
-            known = self.context.linked([fhir_id for fhir_id in absent if fhir_id is not None]) if absent else {}
-            links: list[tuple[str, str]] = []
-            rows = [row for key, staged in batch
-                    for row in self._patient(key, staged, known.get(_fhir_id(key) or ""), links)]
-            if links:
-                self.context.link(links)
-            yield from rows
+    def absorb(self, done: Done) -> None:
+        """A part assembled: its resource counts, and the (Patient id, MRN) links it read kept."""
+        self.tally.merge(done.tally)
+        if done.links:
+            self.context.link(done.links)
 
-    def _patient(self, key: str, staged: list[tuple[str, str, bytes]], known_mrn: str | None,
-                 links: list[tuple[str, str]]) -> Iterator[SourceRow]:
-        """The row of one patient (none when not a NET patient); the (Patient id, MRN) pair of a complete record
-        whose Patient is in the export is added to `links`."""
-        pieces = [(kind_of_resource, kind, marshal.loads(data)) for kind_of_resource, kind, data in staged]
-        patient = assemble(pieces, self.context, known_mrn)
-        if patient is None:
-            for kind_of_resource, _, _ in staged:
-                self.tally.skip(kind_of_resource, "not a NET patient")
-            return
-        self.tally.used.update(patient.used)
-        for kind_of_resource, count in patient.skipped.items():
-            self.tally.skip(kind_of_resource, "a report of a study in the export", count)
-        raw, text = patient.raw, _text(patient.raw)
-        if text is None or "\\u0000" in text:
-            yield SourceRow(patient.line, None, json.dumps(patient.raw), FieldError(
-                "record", "holds a NUL character or an unpaired surrogate, which is not text"))
-            return
-        fhir_id, mrn = _fhir_id(key), raw.get("patient_id")
-        if (fhir_id is not None and isinstance(mrn, str) and not patient.missing
-                and any(kind == "patient" for _, kind, _ in pieces)):
-            links.append((fhir_id, mrn))
-        yield SourceRow(patient.line, raw, text, None, tuple(patient.missing), patient.scan_sources)
+    def _part(self, entries: list[SourceRow | StagedPatient]) -> Part:
+        return Part(entries, self.context.teams, self.context.default_team)
+
+    def _linked(self, group: list[tuple[str, list[tuple[str, str, bytes]]]]) -> Iterator[StagedPatient]:
+        """A batch of patients with the MRNs of those whose Patient is not in the export (one query) and the
+        stored records assembling will want."""
+        absent = [fhir_id(key) for key, staged in group if not any(kind == "patient" for _, kind, _ in staged)]
+        known = self.context.linked([found for found in absent if found is not None]) if absent else {}
+        for key, staged in group:
+            known_mrn = known.get(fhir_id(key) or "")
+            mrn = lookup_mrn(staged, known_mrn)
+            yield StagedPatient(key, staged, known_mrn, None if mrn is None else self.context.stored(mrn))
 
     def changed(self) -> bool:
         try:
@@ -132,16 +158,3 @@ class FhirExport(Source):
     def close(self) -> None:
         """Nothing stays open between passes."""
 
-
-def _fhir_id(key: str) -> str | None:
-    """The Patient id of a staging key ('Patient/<id>'); None when it is no id netflow keeps."""
-    head, _, fhir_id = key.partition("/")
-    return fhir_id if head == "Patient" and 0 < len(fhir_id) <= MAX_FHIR_ID else None
-
-
-def _text(raw: dict[str, Any]) -> str | None:
-    """The record as JSON text (kept in quarantine); None when it holds a lone surrogate, which is not text."""
-    try:
-        return orjson.dumps(raw).decode("utf-8")
-    except orjson.JSONEncodeError:
-        return None
