@@ -28,13 +28,13 @@ from netflow.domain.record import PatientRecord
 from netflow.domain.rules import RuleBook
 from netflow.errors import CohortError
 
-__all__ = ["evaluate_cohort", "evaluate_cohort_forked", "evaluate_patient"]
+__all__ = ["evaluate_cohort", "evaluate_cohort_forked", "evaluate_patient", "team_guidelines"]
 
 T = TypeVar("T")
 BATCH = 500  # evaluations a worker sends at once
 
 
-def _team_guidelines(db: Database, book: RuleBook) -> dict[str, str]:
+def team_guidelines(db: Database, book: RuleBook) -> dict[str, str]:
     """The guideline each care team chose; CohortError when one names a rule set the book does not have."""
     chosen = db.patients.team_guidelines()
     unknown = sorted(key for key, guideline in chosen.items() if guideline not in book.ids)
@@ -48,9 +48,9 @@ def _team_guidelines(db: Database, book: RuleBook) -> dict[str, str]:
 def evaluate_cohort(db: Database, as_of: date, book: RuleBook, *, team: str | None = None, shard: int = 0,
                     shards: int = 1) -> Iterator[Evaluation]:
     """One evaluation per stored patient (of `team`; of shard `shard` of `shards`), by patient_id."""
-    team_guidelines = _team_guidelines(db, book)
+    chosen = team_guidelines(db, book)
     for record in db.patients.stream_records(team=team, shard=shard, shards=shards):
-        yield evaluate_stored(record, as_of, book, team_guidelines.get(record.care_team))
+        yield evaluate_stored(record, as_of, book, chosen.get(record.care_team))
 
 
 def evaluate_patient(db: Database, record: PatientRecord, as_of: date, book: RuleBook) -> Evaluation:
@@ -69,7 +69,7 @@ def evaluate_cohort_forked(db: Database, as_of: date, book: RuleBook, transform:
     if workers <= 1 or "fork" not in get_all_start_methods():  # no fork (Windows): in this process
         yield from map(transform, evaluate_cohort(db, as_of, book, team=team, shard=shard, shards=shards))
         return
-    _team_guidelines(db, book)  # a bad teams file fails here, once, before any worker starts
+    team_guidelines(db, book)  # a bad teams file fails here, once, before any worker starts
     context = get_context("fork")
     streams: list[tuple[BaseProcess, Connection]] = []
     gc.freeze()  # what the workers inherit stays out of their collections: no copying of untouched pages

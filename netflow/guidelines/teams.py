@@ -19,7 +19,7 @@ field; nothing is loaded from a file with a problem. Addresses are plain ASCII a
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,42 +70,38 @@ class _Reader:
     def fail(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
 
-    def addresses(self, key: str, field: str, value: Any) -> tuple[str, ...]:
+    def entries(self, key: str, field: str, value: Any, check: Callable[[Any], str | None], not_a_list: str,
+                wrong_entry: str) -> tuple[str, ...]:
+        """A list field (a single string is a list of one): each entry as `check` returns it, kept once; an
+        entry `check` refuses (None) is a problem "entry N <wrong_entry>", a value not a list `not_a_list`."""
         where = f"team {key!r}, {field}"
         if value is None:
             return ()
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            self.fail(where, "must be a list of email addresses, e.g. [nav.one@hospital.example]")
+            self.fail(where, not_a_list)
             return ()
         found: list[str] = []
         for position, item in enumerate(value, start=1):
-            address = valid_address(item)
-            if address is None:
-                self.fail(where, f"entry {position} is not a valid email address (write local@domain.tld, "
-                                 f"without a name or angle brackets)")
-            elif address not in found:
-                found.append(address)
+            entry = check(item)
+            if entry is None:
+                self.fail(where, f"entry {position} {wrong_entry}")
+            elif entry not in found:
+                found.append(entry)
         return tuple(found)
+
+    def addresses(self, key: str, field: str, value: Any) -> tuple[str, ...]:
+        return self.entries(key, field, value, valid_address,
+                            "must be a list of email addresses, e.g. [nav.one@hospital.example]",
+                            "is not a valid email address (write local@domain.tld, without a name or angle brackets)")
 
     def strings(self, key: str, field: str, value: Any, pattern: re.Pattern[str], one: str) -> tuple[str, ...]:
         """A list of plain strings each matching `pattern` (a single string is a list of one)."""
-        where = f"team {key!r}, {field}"
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            self.fail(where, f"must be a list, each entry {one}")
-            return ()
-        found: list[str] = []
-        for position, item in enumerate(value, start=1):
-            if not isinstance(item, str) or not pattern.fullmatch(item):
-                self.fail(where, f"entry {position} must be {one}")
-            elif item not in found:
-                found.append(item)
-        return tuple(found)
+        def check(item: Any) -> str | None:
+            return item if isinstance(item, str) and pattern.fullmatch(item) else None
+
+        return self.entries(key, field, value, check, f"must be a list, each entry {one}", f"must be {one}")
 
     def guideline(self, key: str, value: Any) -> str | None:
         if value is None:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from netflow import __version__
 from netflow.adapters.database import Database
 from netflow.batching import batched
-from netflow.cohort import _team_guidelines
+from netflow.cohort import team_guidelines
 from netflow.domain.changes import Standing, rules_fingerprint, standing_of
 from netflow.domain.engine import evaluate_stored
 from netflow.domain.evaluation import WINDOW_STATUSES, Evaluation
@@ -132,7 +132,7 @@ class _Pass:
         self.db, self.book, self.result, self.run_id, self.context = db, book, result, run_id, context
         self.teams, self.keep, self.dry_run = teams, keep, dry_run
         self.decided = 0  # patients evaluated and decided by this pass
-        self.team_guidelines = _team_guidelines(db, book)
+        self.team_guidelines = team_guidelines(db, book)
 
     def items(self, records: Iterable[PatientRecord], history: Iterator[tuple[str, list[PastEvent]]]
               ) -> Iterator[Item]:
