@@ -56,8 +56,10 @@ from netflow.batching import IN_LIST, batched
 from netflow.domain.record import FieldError, PatientRecord, Scan
 from netflow.domain.teams import ROLES, CareTeam
 
-__all__ = ["PATIENT_FIELDS", "PatientStore", "PatientWriter", "QuarantineEntry", "QuarantineRow", "bucket_of",
-           "new_ref", "patient_values", "record_hash"]
+IdRange = tuple[str | None, str | None]  # (low, high): low <= patient_id < high in code-point order; None: open
+
+__all__ = ["PATIENT_FIELDS", "IdRange", "PatientStore", "PatientWriter", "QuarantineEntry", "QuarantineRow",
+           "bucket_of", "new_ref", "patient_values", "record_hash"]
 
 # The patient columns that hold the record (everything but imaging), in record order.
 PATIENT_FIELDS = (
@@ -342,6 +344,18 @@ class PatientWriter:
         scans = select(i.patient_id, i.date, i.modality).where(i.patient_id == patient_id).order_by(i.date, i.id)
         return next(streaming.merged_records(self._conn, people, scans), None)
 
+    def find_records(self, patient_ids: Collection[str]) -> dict[str, PatientRecord]:
+        """The stored patients of these ids with their imaging (as `find_record` gives each), by patient_id; two
+        queries however many ids (an id not stored is left out)."""
+        if not patient_ids:
+            return {}
+        p, i = patients.c, imaging_studies.c
+        people = (select(*(p[name] for name in PATIENT_FIELDS)).where(_among(self._conn, p.patient_id, patient_ids))
+                  .order_by(by_code_point(self._conn, p.patient_id)))
+        scans = (select(i.patient_id, i.date, i.modality).where(_among(self._conn, i.patient_id, patient_ids))
+                 .order_by(by_code_point(self._conn, i.patient_id), i.date, i.id))
+        return {record.patient_id: record for record in streaming.merged_records(self._conn, people, scans)}
+
     def search_patient_ids(self, fragment: str, teams: Collection[str], limit: int) -> list[str]:
         """The patient_ids of `teams` containing `fragment` (case-insensitive), in code-point order, at most `limit`."""
         escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -407,6 +421,10 @@ class PatientStore:
         with self._reading() as r:
             return r.find_record(patient_id)
 
+    def find_records(self, patient_ids: Collection[str]) -> dict[str, PatientRecord]:
+        with self._reading() as r:
+            return r.find_records(patient_ids)
+
     def patient_id_for_ref(self, ref: str) -> str | None:
         with self._reading() as r:
             return r.patient_id_for_ref(ref)
@@ -416,10 +434,13 @@ class PatientStore:
             return r.refs(patient_ids)
 
     def stream_records(self, team: str | None = None, shard: int = 0, shards: int = 1,
-                       batch: int = 1000) -> Iterator[PatientRecord]:
-        """Every stored patient (of `team`, of shard `shard` of `shards`) as a PatientRecord, by patient_id.
+                       batch: int = 1000, id_range: IdRange = (None, None)) -> Iterator[PatientRecord]:
+        """Every stored patient (of `team`, of shard `shard` of `shards`, with low <= patient_id < high for
+        `id_range` (low, high), None being open) as a PatientRecord, by patient_id.
 
-        Exactly two streaming queries on one snapshot; memory does not grow with the cohort.
+        Exactly two streaming queries on one snapshot; memory does not grow with the cohort. A range
+        reads only its part of both tables (the imaging index serves it): how a forked scan splits
+        the cohort (`id_cuts`).
         """
         where = _cohort_filter(team, shard, shards)
         whole = team is None and shards == 1
@@ -427,8 +448,25 @@ class PatientStore:
             if conn.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             with conn.begin():
-                yield from streaming.merged_records(conn, _patients_query(conn, where),
-                                                    _imaging_query(conn, None if whole else where), batch)
+                yield from streaming.merged_records(conn, _patients_query(conn, where, id_range),
+                                                    _imaging_query(conn, None if whole else where, id_range), batch)
+
+    def id_cuts(self, parts: int, team: str | None = None, shard: int = 0, shards: int = 1) -> list[str]:
+        """Patient ids that cut the cohort (of `team`, of shard `shard` of `shards`) into up to `parts`
+        ranges of about equal size, ascending in code-point order: range k is cuts[k-1] <= id < cuts[k]
+        (open at both ends). One pass over the ids; fewer cuts for a small cohort, none for one part."""
+        where = _cohort_filter(team, shard, shards)
+        with scrubbed_errors(), self.engine.connect() as conn:
+            count = conn.execute(select(func.count()).select_from(patients).where(where)).scalar_one()
+            step = -(-count // parts) if parts > 1 else 0
+            if step < 1 or count <= step:
+                return []
+            pid = patients.c.patient_id
+            number = func.row_number().over(order_by=by_code_point(conn, pid)).label("number")
+            ranked = select(pid.label("patient_id"), number).where(where).subquery()
+            query = (select(ranked.c.patient_id).where((ranked.c.number - 1) % step == 0, ranked.c.number > 1)
+                     .order_by(ranked.c.number))
+            return list(conn.execute(query).scalars())
 
     def search_patient_ids(self, fragment: str, teams: Collection[str], limit: int = 50) -> list[str]:
         with self._reading() as r:
@@ -446,26 +484,34 @@ def _cohort_filter(team: str | None, shard: int, shards: int) -> ColumnElement[b
     return and_(True, *conditions)
 
 
-def _patients_query(conn: Connection, where: ColumnElement[bool]) -> Select[Any]:
+def _in_range(key: Any, id_range: IdRange) -> list[ColumnElement[bool]]:
+    """low <= key < high for the bounds given, `key` an expression compared in code-point order."""
+    low, high = id_range
+    return [*(() if low is None else (key >= low,)), *(() if high is None else (key < high,))]
+
+
+def _patients_query(conn: Connection, where: ColumnElement[bool], id_range: IdRange = (None, None)) -> Select[Any]:
     """The patients in PATIENT_FIELDS columns, by patient_id.
 
-    On SQLite the order is an expression (patient_id || ''), not the column: the table is then
-    read in storage order and sorted, where walking the patient_id index would look up every row
-    at random (three times slower at a million patients).
+    On SQLite the order (and a range) is an expression (patient_id || ''), not the column: the table
+    is then read in storage order and sorted, where walking the patient_id index would look up every
+    row at random (three times slower at a million patients).
     """
     columns = [patients.c[name] for name in PATIENT_FIELDS]
     pid = patients.c.patient_id
-    order = pid.collate("C") if conn.dialect.name == "postgresql" else pid.concat("")
-    return select(*columns).where(where).order_by(order)
+    key = pid.collate("C") if conn.dialect.name == "postgresql" else pid.concat("")
+    return select(*columns).where(where, *_in_range(key, id_range)).order_by(key)
 
 
-def _imaging_query(conn: Connection, where: ColumnElement[bool] | None) -> Select[Any]:
+def _imaging_query(conn: Connection, where: ColumnElement[bool] | None,
+                   id_range: IdRange = (None, None)) -> Select[Any]:
     """Imaging rows (patient_id, date, modality, id) by patient_id, date and modality: the order of the
-    unique index, which alone answers the query on SQLite (the merge puts each patient's studies back
-    in id order). `where` (on patients) joins the patients table; None reads imaging alone (studies of
-    patients not in the database are skipped by the merge)."""
+    unique index, which alone answers the query on SQLite, a range included (the merge puts each
+    patient's studies back in id order). `where` (on patients) joins the patients table; None reads
+    imaging alone (studies of patients not in the database are skipped by the merge)."""
     i = imaging_studies.c
-    query = select(i.patient_id, i.date, i.modality, i.id)
+    key = by_code_point(conn, i.patient_id)
+    query = select(i.patient_id, i.date, i.modality, i.id).where(*_in_range(key, id_range))
     if where is not None:
         query = query.join_from(imaging_studies, patients, patients.c.patient_id == i.patient_id).where(where)
-    return query.order_by(by_code_point(conn, i.patient_id), i.date, i.modality)
+    return query.order_by(key, i.date, i.modality)

@@ -152,6 +152,24 @@ def test_the_shards_partition_the_cohort(migrated_engine: Engine, tmp_path: Path
     assert sum(len(part) for part in parts) == len(whole)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"team": "gi-onc-east"}, {"shard": 1, "shards": 2}], ids=["all", "team", "shard"])
+def test_id_ranges_cut_the_cohort_into_even_parts_in_code_point_order(migrated_engine: Engine, tmp_path: Path,
+                                                                      kwargs: dict[str, Any]) -> None:
+    """The forked scan's ranges: ascending cuts (ids starting with 'é', 'M', 'm', 'z' sort by code point on
+    PostgreSQL too), parts within one of each other in size, and together exactly the whole stream."""
+    import_records(migrated_engine, tmp_path, generated_cohort(200, seed=9))
+    store, as_of = PatientStore(migrated_engine), date(2026, 12, 1)
+    whole = scanned(migrated_engine, as_of, **kwargs)
+    cuts = store.id_cuts(5, **kwargs)
+    assert len(cuts) == 4 and cuts == sorted(cuts) and len(set(cuts)) == 4
+    bounds: list[str | None] = [None, *cuts, None]
+    parts = [scanned(migrated_engine, as_of, id_range=(low, high), **kwargs) for low, high in zip(bounds, bounds[1:])]
+    assert [line for part in parts for line in part] == whole
+    step = -(-len(whole) // 5)
+    assert [len(part) for part in parts[:-1]] == [step] * 4 and 0 < len(parts[-1]) <= step
+    assert store.id_cuts(1, **kwargs) == [] and len(store.id_cuts(10_000, **kwargs)) == len(whole) - 1
+
+
 def test_a_team_scan_holds_only_that_teams_patients(migrated_engine: Engine, tmp_path: Path) -> None:
     cohort = generated_cohort(80, seed=11)
     import_records(migrated_engine, tmp_path, cohort)
