@@ -133,7 +133,7 @@ def _merge(people: Iterable[Sequence[Any]], scans: Iterable[Sequence[Any]], day:
             rows = list(studies)
             if len(rows) > 1 and len(rows[0]) > 3:
                 rows.sort(key=_by_order)
-            imaging = tuple([_scan(study[1], study[2], day) for study in rows])
+            imaging = tuple([_SCANS.get((study[1], study[2])) or _scan(study[1], study[2], day) for study in rows])
             pending, studies = _next_group(groups, pending)
         yield _record(row, imaging, day, flag)
 
