@@ -70,7 +70,7 @@ patients = Table(
     Column("patient_id", String(64), nullable=False, unique=True),
     Column("name", Text),
     Column("birth_date", Date, nullable=False),
-    Column("care_team", String(64), nullable=False, index=True),
+    Column("care_team", String(64), nullable=False),
     Column("primary_site", String(32), nullable=False),
     Column("differentiation", String(16), nullable=False),
     Column("grade", Integer),
@@ -95,6 +95,7 @@ patients = Table(
     # set when the patient is first stored and never changed (migration 0004 filled existing rows).
     Column("ref", String(24)),
     Index(None, "ref", unique=True),
+    Index(None, "care_team", "updated_at"),  # a team's patients stamped since a date (migration 0007)
 )
 
 imaging_studies = Table(
@@ -302,7 +303,9 @@ patient_state = Table(
     Column("context", String(64), nullable=False),  # the rules fingerprint (netflow.domain.changes)
     Column("as_of", Date, nullable=False),
     _stamp("updated_at"),
-    Index(None, "care_team", "status", "escalation_level", "risk_tier"),  # the team totals, from the index alone
+    # The team totals and a worklist page of the team, from the index alone (migration 0007)
+    Index("ix_patient_state_worklist", "care_team", "status", "escalation_level", "risk_tier", "overdue_from",
+          "window_close", "window_open", "next_change", "as_of", "context"),
     sqlite_with_rowid=False,
 )
 
