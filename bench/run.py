@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-rss-mb", type=float, default=6000.0, metavar="MB",
                         help="stop a remind run that grows past this and report it as not finished (default 6000)")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: evaluate, import, "
-                                                   "fhir, scan, remind, shards, celery, dags")
+                                                   "fhir, scan, remind, worklist, shards, celery, dags")
     args = parser.parse_args(argv)
     args.sizes = args.sizes or ([SIZES[0]] if args.quick else list(SIZES))
     args.runs = args.runs or (1 if args.quick else 3)

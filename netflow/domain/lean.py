@@ -7,19 +7,28 @@
 `quick_record` accepts only a JSON object whose every field already has its exact type and an
 allowed value (what nearly every record of a cohort is) and builds the same `PatientRecord`
 `parse_record` would. Anything else, however harmless, gives None: `parse_record` stays the one
-place that decides what is invalid and says why. tests/unit/test_lean_record.py checks the two
-agree on random records, malformed ones included.
+place that decides what is invalid and says why. `decode_record` does the same from a line of JSON
+text, decoded straight into typed fields (msgspec: no dict of the record is ever built); None
+for a line it does not accept, which the caller then reads with the stdlib `json` and checks as
+above. tests/unit/test_lean_record.py checks them against `parse_record` on random records,
+malformed ones and malformed JSON included.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Collection
 from datetime import date
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
+
+import msgspec
 
 from netflow.domain.dates import parse_iso_date
 from netflow.domain.record import (
+    DIFFERENTIATIONS,
     GASTRIC_TYPES,
+    GRADES,
     HEREDITARY_SYNDROMES,
     MARGINS,
     MAX_ID_LENGTH,
@@ -32,7 +41,7 @@ from netflow.domain.record import (
     scan_of,
 )
 
-__all__ = ["quick_record"]
+__all__ = ["decode_record", "quick_record"]
 
 _SITES = frozenset(PRIMARY_SITES)
 _DIFFERENTIATIONS = frozenset(("well", "poor"))
@@ -156,4 +165,98 @@ def quick_record(raw: object, guidelines: Collection[str]) -> PatientRecord | No
         patient_id, birth_date, care_team, site, resection_date, name, differentiation or "well", grade,
         ki67, size, nodes_positive, nodes_examined, margin, resection_type, lvi, gastric_type, syndrome,
         imaging, status or "active", status_date, guideline,
+    )
+
+
+# --- decode_record: a line of JSON text decoded into typed fields ------------------------------------------
+# Each field admits exactly what quick_record admits (the same tuples of record.py as Literal types; ints for
+# ints, bools for bools, no float for an int, no bool for a number; msgspec's dates are parse_iso_date's:
+# YYYY-MM-DD, a real day). What a type cannot say (the order of the dates and of the node counts, gastric_type
+# for the stomach only, the installation's guidelines) is checked after decoding, as quick_record checks it.
+
+if TYPE_CHECKING:  # mypy sees the plain types; msgspec, reading the annotations at run time, the Literals
+    _Site: TypeAlias = str
+    _Differentiation: TypeAlias = str
+    _Margin: TypeAlias = str
+    _ResectionType: TypeAlias = str
+    _Syndrome: TypeAlias = str
+    _Status: TypeAlias = str
+    _Modality: TypeAlias = str
+    _OneToThree: TypeAlias = int
+else:
+    _Site, _Differentiation = Literal[PRIMARY_SITES], Literal[DIFFERENTIATIONS]
+    _Margin, _ResectionType = Literal[MARGINS], Literal[RESECTION_TYPES]
+    _Syndrome, _Status, _Modality = Literal[HEREDITARY_SYNDROMES], Literal[PATIENT_STATUSES], Literal[MODALITIES]
+    _OneToThree = Literal[GRADES]
+    assert GRADES == GASTRIC_TYPES
+
+
+class _Entry(msgspec.Struct, gc=False):
+    date: date
+    modality: _Modality
+
+
+class _Fields(msgspec.Struct, gc=False):
+    """A record's fields as JSON text gives them; a field of another type or value fails the decoding."""
+
+    patient_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+    birth_date: date
+    care_team: Annotated[str, msgspec.Meta(min_length=1)]
+    primary_site: _Site
+    resection_date: date
+    name: str | None = None
+    differentiation: _Differentiation | None = None
+    grade: _OneToThree | None = None
+    ki67_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    tumor_size_mm: Annotated[float, msgspec.Meta(gt=0, le=sys.float_info.max)] | None = None  # finite
+    nodes_positive: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    nodes_examined: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    margin: _Margin | None = None
+    resection_type: _ResectionType | None = None
+    lymphovascular_invasion: bool | None = None
+    gastric_type: _OneToThree | None = None
+    hereditary_syndrome: _Syndrome | None = None
+    imaging: list[_Entry] | None = None
+    status: _Status | None = None
+    status_date: date | None = None
+    guideline: str | None = None
+
+
+_DECODE = msgspec.json.Decoder(_Fields).decode
+_SHARED: dict[tuple[date, str], Scan] = {}  # scan_of's Scans, looked up without a call
+
+
+def _decoded_imaging(entries: list[_Entry] | None) -> tuple[Scan, ...]:
+    if entries is None:
+        return ()
+    try:
+        return tuple([_SHARED[entry.date, entry.modality] for entry in entries])
+    except KeyError:
+        if len(_SHARED) >= _CACHED:
+            _SHARED.clear()
+        for entry in entries:
+            _SHARED[entry.date, entry.modality] = scan_of(entry.date, entry.modality)
+        return tuple([_SHARED[entry.date, entry.modality] for entry in entries])
+
+
+def decode_record(line: bytes | str, guidelines: Collection[str]) -> PatientRecord | None:
+    """The record of one line of JSON text holding a plainly well-formed record (what `quick_record` would
+    build from the line read by the stdlib `json`); else None: not JSON, not UTF-8, a field of another type
+    or value, a date that is not one, anything else quick_record would leave to parse_record."""
+    try:
+        f = _DECODE(line)
+    except (ValueError, RecursionError):  # msgspec.DecodeError, UnicodeDecodeError; nested too deeply
+        return None
+    nodes_positive, nodes_examined, gastric_type, guideline = (f.nodes_positive, f.nodes_examined, f.gastric_type,
+                                                               f.guideline)
+    if (f.birth_date > f.resection_date
+            or (nodes_positive is not None and nodes_examined is not None and nodes_positive > nodes_examined)
+            or (gastric_type is not None and f.primary_site != "stomach")
+            or (guideline is not None and guideline not in guidelines)):
+        return None
+    return PatientRecord(
+        f.patient_id, f.birth_date, f.care_team, f.primary_site, f.resection_date, f.name,
+        f.differentiation or "well", f.grade, f.ki67_percent, f.tumor_size_mm, nodes_positive, nodes_examined,
+        f.margin, f.resection_type, f.lymphovascular_invasion, gastric_type, f.hereditary_syndrome,
+        _decoded_imaging(f.imaging), f.status or "active", f.status_date, guideline,
     )

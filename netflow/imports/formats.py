@@ -36,6 +36,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NamedTuple
 
+import msgspec
+
 from netflow.domain.record import RECORD_FIELDS, FieldError
 from netflow.errors import InputError, capped
 
@@ -64,6 +66,7 @@ MAX_LISTED = 10
 MAX_SHOWN = 40
 # A JSON escape that may decode to text no database stores: NUL or half of a surrogate pair.
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_DECODE_JSON = msgspec.json.Decoder().decode
 
 
 class SourceError(InputError):
@@ -329,7 +332,7 @@ def jsonl_row(number: int, text: str, not_utf8: bool = False) -> SourceRow:
     if not_utf8:
         return _unreadable(number, text, "is not valid UTF-8")
     try:
-        raw = json.loads(text)
+        raw = _loads(text)
     except (ValueError, RecursionError) as exc:
         reason = (exc.msg if isinstance(exc, json.JSONDecodeError)
                   else "nested too deeply" if isinstance(exc, RecursionError) else "not JSON")
@@ -338,6 +341,16 @@ def jsonl_row(number: int, text: str, not_utf8: bool = False) -> SourceRow:
         return _unreadable(number, text, "holds a NUL character or an unpaired surrogate (\\u0000, "
                                          "\\ud800-\\udfff), which is not text")
     return SourceRow(number, raw, text)
+
+
+def _loads(text: str) -> Any:
+    """`json.loads(text)`, through msgspec's C decoder when it can: it reads what it accepts to the same values
+    (integers of any size, floats to the same double, the last of repeated keys) and refuses the rest (NaN,
+    Infinity, numbers past a double's range, lone surrogates, deep nesting), which the stdlib then reads."""
+    try:
+        return _DECODE_JSON(text)
+    except (ValueError, RecursionError):
+        return json.loads(text)
 
 
 def _storable(value: Any) -> bool:
