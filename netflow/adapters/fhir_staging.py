@@ -1,18 +1,19 @@
 """A temporary SQLite file that sorts the pieces of a FHIR export by patient.
 
     with FhirStaging() as staging:
-        staging.add([("Patient/p1", "Procedure", "pr9", "resection", marshal.dumps({"date": "2020-01-02"}))])
-        for patient, pieces in staging.patients():     # one patient at a time, in patient order
+        staging.add([("Patient/p1", (marshal.dumps([...]), 6, "MRN1"))])   # one patient's pieces of one block
+        for patient, groups in staging.patients():     # one patient at a time, in patient order
             ...
-        staging.duplicates()                           # {"Procedure": 1}: versions replaced by a later one
 
 A Bulk Data export spreads one patient over many files (Patient.ndjson, Observation.ndjson, ...), in
-any order. Rather than hold the export in memory, the importer hands each resource's small piece to
-the staging, which gathers them by patient in a bounded buffer (BUFFER_BYTES) and writes the buffer
-to the file, one row per patient, whenever it is full; reading back merges each patient's rows in
-patient order: memory holds one buffer, then one patient at a time. A resource seen twice for the
-same patient (same type and id) keeps its last version. The file lives in a temporary directory and
-is deleted on `close()`; an export that fits in one buffer never touches the disk.
+any order. Rather than hold the export in memory, the importer hands the staging each block's pieces
+gathered by patient (a group: the marshalled pieces, and two small values the importer reads them by),
+which it gathers by patient in a bounded buffer (BUFFER_BYTES) and writes to the file, one row per
+patient, whenever it is full; reading back merges each patient's rows in patient order: memory holds one
+buffer, then one patient at a time. Groups come back in the order they were added; which of them hold
+versions of the same resource is for the importer to say (netflow.imports.fhir.patients). The file lives
+in a temporary directory and is deleted on `close()`; an export that fits in one buffer never touches the
+disk.
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ from __future__ import annotations
 import marshal
 import sqlite3
 import tempfile
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-__all__ = ["BUFFER_BYTES", "FhirStaging", "StagedPiece"]
+__all__ = ["BUFFER_BYTES", "FhirStaging", "Group", "StagedGroup"]
 
 BUFFER_BYTES = 64 * 1024 * 1024
-StagedPiece = tuple[str, str, str, str, bytes]  # patient, resource type, resource id, piece kind, data
-_Held = tuple[str, str, str, bytes]  # resource type, resource id, piece kind, data
+Group = tuple[bytes, int, Any]  # one patient's pieces of one block (marshalled), then what the importer keeps on them
+StagedGroup = tuple[str, Group]  # patient, group
 
 
 class FhirStaging:
@@ -38,23 +39,25 @@ class FhirStaging:
     def __init__(self, directory: Path | None = None, buffer_bytes: int | None = None) -> None:
         self._directory = directory
         self._limit = BUFFER_BYTES if buffer_bytes is None else buffer_bytes
-        self._buffer: dict[str, list[_Held]] = {}
+        self._buffer: dict[str, list[Group]] = {}
         self._held = 0
         self._batch = 0
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._conn: sqlite3.Connection | None = None
-        self._duplicates: Counter[str] = Counter()
 
-    def add(self, pieces: Iterable[StagedPiece]) -> None:
-        """Stage pieces (written to the file whenever the buffer is full)."""
+    def add(self, groups: Iterable[StagedGroup]) -> None:
+        """Stage groups (written to the file whenever the buffer is full)."""
         buffer = self._buffer
-        for patient, kind_of_resource, rid, kind, data in pieces:
-            held = buffer.get(patient)
-            if held is None:
-                held = buffer[patient] = []
-            held.append((kind_of_resource, rid, kind, data))
-            self._held += len(data) + 100
-        if self._held > self._limit:
+        held = self._held
+        for patient, group in groups:
+            found = buffer.get(patient)
+            if found is None:
+                buffer[patient] = [group]
+            else:
+                found.append(group)
+            held += len(group[0]) + 100
+        self._held = held
+        if held > self._limit:
             self._flush()
 
     def _flush(self) -> None:
@@ -77,7 +80,8 @@ class FhirStaging:
                 "CREATE TABLE pieces (patient TEXT NOT NULL, batch INTEGER NOT NULL, data BLOB NOT NULL);")
         return self._conn
 
-    def _groups(self) -> Iterator[tuple[str, list[_Held]]]:
+    def patients(self) -> Iterator[tuple[str, list[Group]]]:
+        """(patient, [group, ...]) in patient order, groups in the order they were added."""
         if self._conn is None:  # everything fitted in the buffer
             buffer, self._buffer = self._buffer, {}
             for patient in sorted(buffer):
@@ -86,28 +90,15 @@ class FhirStaging:
         self._flush()
         self._conn.execute("CREATE INDEX by_patient ON pieces (patient, batch)")
         current: str | None = None
-        group: list[_Held] = []
+        groups: list[Group] = []
         for patient, data in self._conn.execute("SELECT patient, data FROM pieces ORDER BY patient, batch"):
             if patient != current:
                 if current is not None:
-                    yield current, group
-                current, group = patient, []
-            group.extend(marshal.loads(data))
+                    yield current, groups
+                current, groups = patient, []
+            groups.extend(marshal.loads(data))
         if current is not None:
-            yield current, group
-
-    def patients(self) -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
-        """(patient, [(resource type, piece kind, data), ...]) in patient order, pieces in reading order, the
-        last version of a resource only."""
-        for patient, held in self._groups():
-            latest = {(kind_of_resource, rid): n for n, (kind_of_resource, rid, _, _) in enumerate(held)}
-            if len(latest) < len(held):
-                self._duplicates.update(held[n][0] for n in range(len(held)) if latest[held[n][:2]] != n)
-            yield patient, [(held[n][0], held[n][2], held[n][3]) for n in sorted(latest.values())]
-
-    def duplicates(self) -> dict[str, int]:
-        """By resource type: how many pieces a later version of the same resource replaced (once read back)."""
-        return dict(self._duplicates)
+            yield current, groups
 
     def close(self) -> None:
         if self._conn is not None:

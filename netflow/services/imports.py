@@ -152,7 +152,7 @@ def _bind_fhir(inst: Installation, exports: list[FhirExport], care_team: str | N
                          f"nothing was imported")
     index = team_index({key: team.fhir for key, team in teams.items()})
     for export in exports:
-        export.context = Context(index, care_team, store.find_record, inst.db.fhir_patients.patients_of,
+        export.context = Context(index, care_team, store.find_records, inst.db.fhir_patients.patients_of,
                                  lambda links: inst.db.fhir_patients.remember(links, at=utcnow()))
         export.workers = inst.settings.workers
 

@@ -3,6 +3,7 @@ resources reach the record netflow has for them (the `fhir_patients` map), as a 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -182,7 +183,7 @@ def test_an_incremental_export_imported_in_worker_processes_chunk_by_chunk_reach
         assert isinstance(export, FhirExport)
         teams, links_at = inst.db.patients.care_teams(), datetime(2026, 12, 7, tzinfo=UTC)
         export.context = Context(team_index({key: team.fhir for key, team in teams.items()}), None,
-                                 inst.db.patients.find_record, inst.db.fhir_patients.patients_of,
+                                 inst.db.patients.find_records, inst.db.fhir_patients.patients_of,
                                  lambda pairs: inst.db.fhir_patients.remember(pairs, at=links_at))
         counts = import_source(inst.db.patients, export, inst.book.ids, chunk_size=1, workers=2)
         links = inst.db.fhir_patients.patients_of(["p1", "p2", "p5", "p9"])
@@ -190,6 +191,37 @@ def test_an_incremental_export_imported_in_worker_processes_chunk_by_chunk_reach
     assert links == {"p1": "MRN1", "p2": "MRN2", "p5": "MRN5"}
     assert [s.date.isoformat() for s in record(followed, "MRN2").imaging] == ["2024-05-06"]
     assert export.tally.reasons == {"not a NET patient": 1}
+
+
+def test_an_incremental_export_of_many_known_patients_reads_their_records_a_batch_at_a_time_as_a_full_one_would(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    use(database_url, tmp_path, monkeypatch)
+    people = {f"p{n:02d}": f"MRN{n:02d}" for n in range(25)}
+    full = [*(r for pid, mrn in people.items() for r in complete(pid, mrn)),
+            *(observation(pid, KI67, oid=f"{pid}-ki67", valueQuantity={"value": n + 0.5, "code": "%"})
+              for n, pid in enumerate(people))]
+    imported(write_export(tmp_path / "full", full), capsys)
+    since = [study(pid, f"s-{pid}", "2024-03-04", "MR") for pid in people]
+    monkeypatch.setattr(fhir_source, "LINK_BATCH", 10)
+    asked: list[int] = []
+    find_records = PatientStore.find_records
+
+    def counted(store: PatientStore, patient_ids: Collection[str]) -> dict[str, PatientRecord]:
+        asked.append(len(patient_ids))
+        return find_records(store, patient_ids)
+
+    monkeypatch.setattr(PatientStore, "find_records", counted)
+    assert imported(write_export(tmp_path / "since", since), capsys)[0] == (
+        "ImagingStudy.ndjson: 25 read, 0 inserted, 25 updated, 0 unchanged, 0 quarantined")
+    assert asked == [10, 10, 5]  # one question per batch of patients, not one per patient
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    (tmp_path / "fresh").mkdir()
+    use(fresh, tmp_path / "fresh", monkeypatch)
+    imported(write_export(tmp_path / "reexport", [*full, *since]), capsys)
+    mrns = sorted(people.values())
+    incremental, reexported = (find_records(PatientStore(make_engine(url)), mrns) for url in (database_url, fresh))
+    assert len(incremental) == 25 and incremental == reexported
+    assert {len(record.imaging) for record in incremental.values()} == {1}
 
 
 def test_the_map_keeps_a_pair_once_and_moves_a_patient_id_that_names_another_mrn(migrated_engine: Engine) -> None:

@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
+
+from netflow.domain.record import PatientRecord
 
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -74,3 +76,16 @@ def write_export(folder: Path, resources: Iterable[dict[str, Any] | str]) -> Pat
     for kind, content in lines.items():
         (folder / f"{kind}.ndjson").write_text("".join(line + "\n" for line in content), encoding="utf-8")
     return folder
+
+
+class StoredRecords:
+    """A fake of `PatientStore.find_records` over these records (a FHIR import's `Context.stored`), keeping the
+    MRNs of each question asked."""
+
+    def __init__(self, *records: PatientRecord) -> None:
+        self.records = {record.patient_id: record for record in records}
+        self.asked: list[list[str]] = []
+
+    def __call__(self, mrns: Collection[str]) -> dict[str, PatientRecord]:
+        self.asked.append(sorted(mrns))
+        return {mrn: self.records[mrn] for mrn in mrns if mrn in self.records}

@@ -147,7 +147,7 @@ def test_a_patient_whose_text_no_database_stores_is_an_unreadable_record(tmp_pat
 
 def test_worker_processes_read_the_export_to_the_same_rows_and_counts(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fhir_source, "BLOCK_LINES", 3)
+    monkeypatch.setattr(fhir_source, "BLOCK_BYTES", 300)  # a few lines a block, the last one read to its end
     folder = write_export(tmp_path / "export", [
         *(r for n in range(8) for r in complete(f"p{n}", f"MRN{n}")), "not json", patient("p9", "MRN9")])
 

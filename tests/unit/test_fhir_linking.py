@@ -3,6 +3,7 @@ import read on their Patient id, looked up a batch of patients at a time, assemb
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from netflow.imports.fhir import source
 from netflow.imports.fhir.assemble import Context, Patient, assemble, team_index
 from netflow.imports.fhir.resources import Piece, piece
 from netflow.imports.fhir.source import FhirExport
-from tests.support.fhir import TEAM_SYSTEM, complete, net_condition, patient, study, write_export
+from tests.support.fhir import TEAM_SYSTEM, StoredRecords, complete, net_condition, patient, study, write_export
 
 TEAMS = team_index({"team-1": (f"{TEAM_SYSTEM}|team-1",), "team-2": ("bare-2",)})
 
@@ -33,7 +34,7 @@ def stored_record(*extra: dict[str, Any], **fields: Any) -> PatientRecord:
 
 
 def over(stored: PatientRecord, resources: list[dict[str, Any]], default_team: str | None = None) -> Patient:
-    context = Context(TEAMS, default_team, stored=lambda mrn: stored if mrn == stored.patient_id else None)
+    context = Context(TEAMS, default_team, stored=StoredRecords(stored))
     result = assemble(pieces_of(resources), context, known_mrn=stored.patient_id)
     assert result is not None and result.missing == []
     return result
@@ -96,11 +97,28 @@ def test_absent_patients_are_looked_up_a_batch_at_a_time_and_complete_ones_are_k
                  *(study(f"b{n}", f"s{n}", "2024-03-04", "CT") for n in range(1, 6))]
     links = Links({"b1": "MRN1", "b4": "MRN1"})
     export = FhirExport(sorted(write_export(tmp_path / "export", resources).iterdir()), "export/")
-    export.context = Context(TEAMS, stored=lambda mrn: stored if mrn == "MRN1" else None, linked=links.linked,
-                             link=links.link)
+    records = StoredRecords(stored)
+    export.context = Context(TEAMS, stored=records, linked=links.linked, link=links.link)
     rows = list(export.rows())
     # patients in key order a1 a2 a3 | b1 b2 b3 | b4 b5: one look-up per batch holding absent Patients
     assert links.asked == [["b1", "b2", "b3"], ["b4", "b5"]]
     assert links.kept == [("a1", "MRN-A1"), ("a2", "MRN-A2")]
+    assert records.asked == [["MRN-A3"], ["MRN1"], ["MRN1"]]  # one question a batch, for the records wanted
     assert [row.raw["patient_id"] for row in rows if row.raw] == ["MRN-A1", "MRN-A2", "MRN-A3", "MRN1", "MRN1"]
     assert export.tally.reasons == {"not a NET patient": 3} and export.tally.used["ImagingStudy"] == 2
+
+
+def test_a_condition_read_again_in_a_later_file_decides_by_its_last_version_that_the_stored_record_is_wanted(
+        tmp_path: Path) -> None:
+    first = net_condition("p1", cid="p1-c-C25.4")  # as complete() has it
+    folder = write_export(tmp_path / "export", complete("p1", "MRN1"))
+    (folder / "Later.ndjson").write_text(json.dumps({**first, "code": net_condition("p1", "E31.21")["code"]}) + "\n",
+                                         encoding="utf-8")  # the same Condition, now MEN1
+    records = StoredRecords(stored_record())
+    export = FhirExport(sorted(folder.iterdir()), "export/")
+    export.context = Context(TEAMS, stored=records)
+    [row] = list(export.rows())
+    assert records.asked == [["MRN1"]]  # the NET Condition is replaced: the stored record gives the site
+    assert row.raw is not None and not row.missing
+    assert (row.raw["primary_site"], row.raw["hereditary_syndrome"]) == ("pancreas", "MEN1")
+    assert export.tally.reasons == {"duplicate (the last version kept)": 1}

@@ -13,6 +13,7 @@ from tests.support.fhir import (
     LOINC,
     SNOMED,
     TEAM_SYSTEM,
+    StoredRecords,
     care_team,
     complete,
     net_condition,
@@ -219,7 +220,7 @@ def test_a_patient_without_a_net_condition_or_a_netflow_care_team_is_not_a_net_p
 def test_a_known_patient_keeps_what_an_incremental_export_lacks() -> None:
     stored, _ = parse_record(raw_of(observation("p1", "29593-1", valueQuantity={"value": 4.5})))
     assert stored is not None
-    context = Context(TEAMS.teams, stored=lambda mrn: stored if mrn == "MRN1" else None)
+    context = Context(TEAMS.teams, stored=StoredRecords(stored))
     result = assembled([patient("p1", deceasedDateTime="2026-01-01")], context)
     assert result is not None and result.missing == []
     record, errors = parse_record(result.raw)

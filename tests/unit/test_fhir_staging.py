@@ -14,20 +14,17 @@ from netflow.imports.fhir import Context, FhirExport, gather, team_index
 from tests.support.fhir import TEAM_SYSTEM, complete, patient, study, write_export
 
 
-def staged(patient: str, rid: str, value: int) -> tuple[str, str, str, str, bytes]:
-    return patient, "Observation", rid, "obs", marshal.dumps({"value": value})
+def staged(patient: str, *values: int) -> tuple[str, tuple[bytes, int, None]]:
+    return patient, (marshal.dumps(list(values)), 0, None)
 
 
 @pytest.mark.parametrize("buffer_bytes", [1, 10**9], ids=["spilled-to-disk", "in-memory"])
-def test_pieces_come_back_by_patient_in_reading_order_with_the_last_version_of_each(buffer_bytes: int,
-                                                                                     tmp_path: Path) -> None:
+def test_groups_come_back_by_patient_in_the_order_they_were_added(buffer_bytes: int, tmp_path: Path) -> None:
     with FhirStaging(tmp_path, buffer_bytes) as staging:
-        staging.add([staged("Patient/b", "o1", 1), staged("Patient/a", "o2", 2)])
-        staging.add([staged("Patient/b", "o3", 3), staged("Patient/b", "o1", 4)])  # o1 again: replaces 1
-        groups = [(patient, [marshal.loads(data)["value"] for _, _, data in pieces])
-                  for patient, pieces in staging.patients()]
-        assert groups == [("Patient/a", [2]), ("Patient/b", [3, 4])]
-        assert staging.duplicates() == {"Observation": 1}
+        staging.add([staged("Patient/b", 1), staged("Patient/a", 2)])
+        staging.add([staged("Patient/b", 3, 4), staged("Patient/c", 5)])
+        groups = [(patient, [marshal.loads(data) for data, _, _ in found]) for patient, found in staging.patients()]
+        assert groups == [("Patient/a", [[2]]), ("Patient/b", [[1], [3, 4]]), ("Patient/c", [[5]])]
         assert any(tmp_path.iterdir()) == (buffer_bytes == 1)  # only a full buffer touches the disk
     assert not any(tmp_path.iterdir())  # the temporary file is gone
 

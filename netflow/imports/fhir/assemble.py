@@ -37,12 +37,13 @@ MISSING = {
 @dataclass(frozen=True)
 class Context:
     """What assembling needs besides the export: the teams' FHIR identifiers, the fallback team, the
-    stored record of an MRN (None when netflow does not follow it), the MRNs earlier imports read for
-    Patient ids (`linked`), and where to keep the (Patient id, MRN) pairs this import reads (`link`)."""
+    stored records of MRNs (`stored`: by MRN, those netflow follows; one question for many), the MRNs earlier
+    imports read for Patient ids (`linked`), and where to keep the (Patient id, MRN) pairs this import reads
+    (`link`)."""
 
     teams: Mapping[str, str] = field(default_factory=dict)  # "system|value" or "value" -> team key
     default_team: str | None = None
-    stored: Callable[[str], PatientRecord | None] = lambda mrn: None
+    stored: Callable[[Collection[str]], Mapping[str, PatientRecord]] = lambda mrns: {}
     linked: Callable[[Collection[str]], Mapping[str, str]] = lambda fhir_ids: {}
     link: Callable[[list[tuple[str, str]]], None] = lambda pairs: None
 
@@ -85,7 +86,8 @@ def assemble(pieces: list[tuple[str, str, dict[str, Any]]], context: Context, kn
     mrn = person.get("mrn") if isinstance(person.get("mrn"), str) and person.get("mrn") else None
     absent = "patient" not in by_kind and known_mrn is not None  # name, birth date, status: the stored ones
     mrn = known_mrn if absent else mrn
-    stored = context.stored(mrn) if mrn is not None and (absent or not (nets and by_kind.get("resection"))) else None
+    wanted = mrn is not None and (absent or not (nets and by_kind.get("resection")))
+    stored = context.stored([mrn]).get(mrn) if wanted and mrn is not None else None
     if not nets and team is None and stored is None:
         return None
     raw: dict[str, Any] = dict.fromkeys(RECORD_FIELDS)

@@ -1,34 +1,36 @@
 """Reading the files of an export: bounded lines, parsed and turned into pieces, block by block.
 
->>> for items, tally in read_file(Path("Observation.ndjson"), workers=2): ...   # doctest: +SKIP
+>>> for block in read_file(Path("Observation.ndjson"), workers=2): block.groups, block.unreadable   # doctest: +SKIP
 
-A block of lines is parsed (orjson, then the stdlib for what orjson refuses, to take or explain it)
-and each resource turned into its piece (`resources.piece`), in worker processes when `workers` > 1
-(blocks come back in file order; see netflow.imports.workers). A line longer than MAX_LINE_BYTES is
-never held whole: it is read past and comes out as unreadable, like a line that is not JSON.
+The importing process only cuts each file into blocks of whole lines (about BLOCK_BYTES: one read, no
+per-line work); a block's lines are split, parsed (orjson, then the stdlib for what orjson refuses, to take
+or explain it) and each resource turned into its piece (`resources.piece`), in worker processes when
+`workers` > 1 (blocks come back in file order; see netflow.imports.workers). A block's pieces come back
+gathered by patient, each patient's as one marshalled group (`patients.group_of`): what crosses between
+the processes and into the staging is one value per patient and block, not one per resource. A line longer
+than MAX_LINE_BYTES is never held whole: it is read past and comes out as unreadable, like a line that is
+not JSON.
 """
 
 from __future__ import annotations
 
 import json
-import marshal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import orjson
 
-from netflow.adapters.fhir_staging import StagedPiece
-from netflow.batching import batched
-from netflow.imports.fhir.patients import collector_paused
-from netflow.imports.fhir.resources import READ_TYPES, Piece, piece
+from netflow.adapters.fhir_staging import StagedGroup
+from netflow.imports.fhir.patients import HeldPiece, collector_paused, group_of
+from netflow.imports.fhir.resources import READ_TYPES, Piece, piece_of
 from netflow.imports.fhir.tally import ResourceTally
 from netflow.imports.workers import in_order
 
-__all__ = ["MAX_LINE_BYTES", "Unreadable", "read_bundle", "read_file", "read_files"]
+__all__ = ["MAX_LINE_BYTES", "Block", "Unreadable", "read_bundle", "read_file", "read_files"]
 
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one resource; a longer line is unreadable, skipped without being held
-BLOCK_LINES = 5000  # lines handed to a worker at once
+BLOCK_BYTES = 1024 * 1024  # lines handed to a worker at once (whole lines: the last one is read to its end)
 _SKIP_CHUNK = 1024 * 1024
 # resourceType -> as counted: the types netflow reads by name, any other as "other" (file content stays out
 # of the counts, which go to logs and XCom)
@@ -44,68 +46,94 @@ class Unreadable(NamedTuple):
     text: str
 
 
-Item = StagedPiece | Unreadable
+class Block(NamedTuple):
+    """What a block of lines gives: its pieces by patient (in reading order), its unreadable lines, its counts."""
+
+    groups: list[StagedGroup]
+    unreadable: list[Unreadable]
+    tally: ResourceTally
 
 
-def read_file(path: Path, workers: int = 1) -> Iterator[tuple[list[Item], ResourceTally]]:
-    """The items of an NDJSON file, block by block, with each block's counts."""
+def read_file(path: Path, workers: int = 1) -> Iterator[Block]:
+    """The blocks of an NDJSON file, in order."""
     return read_files([path], workers)
 
 
-def read_files(paths: Sequence[Path], workers: int = 1) -> Iterator[tuple[list[Item], ResourceTally]]:
-    """The items of NDJSON files, block by block in file order, with each block's counts (one set of workers
-    for all the files: no start, no draining, between files)."""
-    blocks = ((path.name, block) for path in paths for block in batched(_lines(path), BLOCK_LINES))
+def read_files(paths: Sequence[Path], workers: int = 1) -> Iterator[Block]:
+    """The blocks of NDJSON files, in file order (one set of workers for all the files: no start, no draining,
+    between files)."""
+    blocks = ((path.name, first, data) for path in paths for first, data in _blocks(path))
     return in_order(read_block, blocks, workers)
 
 
-def read_block(name: str, block: list[tuple[int, bytes | None]]) -> tuple[list[Item], ResourceTally]:
-    """Parse and piece a block of lines ((line number, the line, or None when it was too long))."""
+def read_block(name: str, first: int, data: bytes | None) -> Block:
+    """Parse and piece a block: whole lines from line `first` on (None: line `first` alone, too long to read)."""
     tally = ResourceTally()
-    items: list[Item] = []
+    pieces: list[tuple[str, HeldPiece]] = []
+    unreadable: list[Unreadable] = []
     with collector_paused():
-        for line_no, data in block:
-            if data is None:
-                found = _item(name, line_no, None, f"is longer than {_size(MAX_LINE_BYTES)}", "(too long to keep)",
-                              tally)
-            else:
-                found = _item(name, line_no, *_parse(data), tally)
-            if found is not None:
-                items.append(found)
-    return items, tally
+        if data is None:
+            _item(name, first, None, f"is longer than {_size(MAX_LINE_BYTES)}", "(too long to keep)", tally,
+                  pieces, unreadable)
+        else:
+            lines = data.split(b"\n")
+            if not lines[-1]:
+                lines.pop()  # after the last newline
+            for line_no, line in enumerate(lines, start=first):
+                if line.strip():
+                    _item(name, line_no, *_parse(line), tally, pieces, unreadable)
+        return Block(_grouped(pieces), unreadable, tally)
 
 
-def read_bundle(path: Path) -> Iterator[tuple[list[Item], ResourceTally]]:
-    """The items of a Bundle's entries (the file was checked to be a Bundle, of a bounded size)."""
+def read_bundle(path: Path) -> Iterator[Block]:
+    """The one block of a Bundle's entries (the file was checked to be a Bundle, of a bounded size)."""
     bundle = json.loads(path.read_bytes())
     tally = ResourceTally()
-    items = [found for number, entry in enumerate(bundle.get("entry") or (), start=1)
-             if (found := _item(path.name, number, entry.get("resource") if isinstance(entry, dict) else None,
-                                None, None, tally)) is not None]
-    yield items, tally
+    pieces: list[tuple[str, HeldPiece]] = []
+    unreadable: list[Unreadable] = []
+    for number, entry in enumerate(bundle.get("entry") or (), start=1):
+        _item(path.name, number, entry.get("resource") if isinstance(entry, dict) else None, None, None, tally,
+              pieces, unreadable)
+    yield Block(_grouped(pieces), unreadable, tally)
 
 
-def _item(name: str, line_no: int, resource: Any, why: str | None, text: str | None, tally: ResourceTally
-          ) -> Item | None:
-    """One resource as its staged piece (None: skipped, counted), or an unreadable line."""
-    if why is None and (not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str)):
-        why, text = "is not a FHIR resource (no resourceType)", json.dumps(resource)
-    if why is not None:
+def _grouped(pieces: list[tuple[str, HeldPiece]]) -> list[StagedGroup]:
+    """The pieces by patient (patients in order of first appearance, each one's pieces in reading order)."""
+    by_patient: dict[str, list[HeldPiece]] = {}
+    for patient, held in pieces:
+        found = by_patient.get(patient)
+        if found is None:
+            by_patient[patient] = [held]
+        else:
+            found.append(held)
+    twice = len({held[:2] for _, held in pieces}) < len(pieces)  # a resource read twice in the block
+    return [(patient, group_of(held, twice)) for patient, held in by_patient.items()]
+
+
+def _item(name: str, line_no: int, resource: Any, why: str | None, text: str | None, tally: ResourceTally,
+          pieces: list[tuple[str, HeldPiece]], unreadable: list[Unreadable]) -> None:
+    """One resource as its piece (added to `pieces`; or skipped, counted), or an unreadable line."""
+    kind_of_resource = resource.get("resourceType") if why is None and isinstance(resource, dict) else None
+    if not isinstance(kind_of_resource, str):
+        if why is None:
+            why, text = "is not a FHIR resource (no resourceType)", json.dumps(resource)
         tally.unreadable += 1
-        return Unreadable(line_no, f"{name} line {line_no} {why}", json.dumps(text))
-    kind = _KINDS.get(resource["resourceType"], "other")
+        unreadable.append(Unreadable(line_no, f"{name} line {line_no} {why}", json.dumps(text)))
+        return
+    kind = _KINDS.get(kind_of_resource, "other")
     tally.read[kind] += 1
-    found = piece(resource)
+    found = piece_of(resource, kind_of_resource)
     if not isinstance(found, Piece):
         tally.skip(kind, found.reason)
-        return None
+        return
     rid = resource.get("id")
+    patient = found.patient
     if not isinstance(rid, str) or not rid:  # no id: nothing refers to it, it is a resource of its own
         rid = f"#{name}:{line_no}"
-        found = found._replace(patient=f"Patient/{rid}") if found.kind == "patient" else found
+        patient = f"Patient/{rid}" if found.kind == "patient" else patient
     if found.kind == "patient":
         found.data["line"] = line_no
-    return found.patient, kind, rid, found.kind, marshal.dumps(found.data)
+    pieces.append((patient, (kind, rid, found.kind, found.data)))
 
 
 def _parse(data: bytes) -> tuple[Any, str | None, str | None]:
@@ -127,19 +155,30 @@ def _size(limit: int) -> str:
     return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit:,} bytes"
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, line) of the non-blank lines; None for a line longer than MAX_LINE_BYTES, read past."""
+def _blocks(path: Path) -> Iterator[tuple[int, bytes | None]]:
+    """(number of the first line, whole lines) of a file, about BLOCK_BYTES at a time; (line number, None) for a
+    line longer than MAX_LINE_BYTES, read past without being held."""
     with open(path, "rb") as stream:
-        for line_no, line in enumerate(_bounded(stream), start=1):
-            if line is None or line.strip():
-                yield line_no, line
+        first = 1
+        while data := stream.read(min(BLOCK_BYTES, MAX_LINE_BYTES)):  # no whole line too long fits in one
+            cut = data.rfind(b"\n") + 1
+            if cut < len(data):  # the last line runs on: read it to its end, or past it when too long
+                start = len(data) - cut
+                rest = stream.readline(MAX_LINE_BYTES + 1 - start) if start <= MAX_LINE_BYTES else b""
+                if start + len(rest) - rest.endswith(b"\n") > MAX_LINE_BYTES:
+                    if not rest.endswith(b"\n"):
+                        _read_past_line(stream)
+                    if cut:
+                        yield first, data[:cut]
+                        first += data.count(b"\n", 0, cut)
+                    yield first, None
+                    first += 1
+                    continue
+                data += rest
+            yield first, data
+            first += data.count(b"\n") + (not data.endswith(b"\n"))
 
 
-def _bounded(stream: IO[bytes]) -> Iterator[bytes | None]:
-    while line := stream.readline(MAX_LINE_BYTES + 1):
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            while (rest := stream.readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
-                pass
-            yield None
-            continue
-        yield line
+def _read_past_line(stream: IO[bytes]) -> None:
+    while (rest := stream.readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
+        pass

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from netflow.imports.fhir import codes
 
-__all__ = ["READ_TYPES", "Piece", "Skip", "piece"]
+__all__ = ["READ_TYPES", "Piece", "Skip", "piece", "piece_of"]
 
 
 class Piece(NamedTuple):
@@ -32,10 +32,17 @@ class Skip(NamedTuple):
 
 def _codings(concept: Any) -> list[tuple[str, str]]:
     """(system, code) of each coding of a CodeableConcept."""
-    if not isinstance(concept, dict):
-        return []
-    return [(str(c.get("system") or ""), c["code"]) for c in concept.get("coding") or ()
-            if isinstance(c, dict) and isinstance(c.get("code"), str)]
+    return _coding_list(concept.get("coding")) if isinstance(concept, dict) else []
+
+
+def _coding_list(codings: Any) -> list[tuple[str, str]]:
+    """(system, code) of each of a list of Codings."""
+    found = []
+    for c in codings or ():
+        if isinstance(c, dict) and isinstance(code := c.get("code"), str):
+            system = c.get("system")
+            found.append((system if type(system) is str else str(system or ""), code))
+    return found
 
 
 def _codes(concept: Any, system: str) -> list[str]:
@@ -57,6 +64,8 @@ def _subject(resource: dict[str, Any], field: str = "subject") -> str | None:
     text = ref.get("reference") if isinstance(ref, dict) else None
     if not isinstance(text, str):
         return None
+    if text.startswith("Patient/") and len(text) > 8 and text.find("/", 8) < 0:  # the usual 'Patient/<id>'
+        return text
     head, _, pid = text.rstrip("/").rpartition("/")
     if pid and (head == "Patient" or head.endswith("/Patient")):
         return text if head == "Patient" else f"Patient/{pid}"
@@ -140,8 +149,11 @@ def _procedure(resource: dict[str, Any], patient: str) -> Piece | Skip:
 def _observation(resource: dict[str, Any], patient: str) -> Piece | Skip:
     if resource.get("status") in ("entered-in-error", "cancelled", "registered", "preliminary"):
         return Skip("not final")
-    field = next((f for s, c in _codings(resource.get("code")) if (f := codes.observation_field(s, c))), None)
-    if field is None:
+    field = None
+    for system, code in _codings(resource.get("code")):
+        if field := codes.observation_field(system, code):
+            break
+    if not field:
         return Skip("not a code netflow reads")
     when = _day(resource.get("effectiveDateTime"))
     if field == "disease_status":
@@ -174,11 +186,13 @@ def _value(field: str, resource: dict[str, Any]) -> Any:
 def _imaging_study(resource: dict[str, Any], patient: str) -> Piece | Skip:
     if resource.get("status") in ("entered-in-error", "cancelled", "registered"):
         return Skip("not available")
-    found = [c for s, c in _codings({"coding": resource.get("modality") or []}) if s in _DICOM]
+    found = [c for s, c in _coding_list(resource.get("modality")) if s in _DICOM]
     if "series" in resource:
         found += [c for series in resource.get("series") or () if isinstance(series, dict)
-                  for s, c in _codings({"coding": [series.get("modality")]}) if s in _DICOM]
-    words = " ".join([str(resource.get("description") or ""), *(_text(p) for p in resource.get("procedureCode") or ())])
+                  for s, c in _coding_list([series.get("modality")]) if s in _DICOM]
+    description, procedures = resource.get("description"), resource.get("procedureCode")
+    words = (" ".join([str(description or ""), *(_text(p) for p in procedures or ())])
+             if description or procedures else "")
     return Piece(patient, "scan", {"date": _day(resource.get("started")), "modality": _modality(found, words),
                                    "key": f"ImagingStudy/{resource.get('id')}"})
 
@@ -232,7 +246,11 @@ READ_TYPES = ("Patient", *_READERS)
 
 def piece(resource: dict[str, Any]) -> Piece | Skip:
     """The piece of a netflow record this resource holds, or why it is skipped."""
-    kind = resource.get("resourceType")
+    return piece_of(resource, resource.get("resourceType"))
+
+
+def piece_of(resource: dict[str, Any], kind: Any) -> Piece | Skip:
+    """`piece` of a resource whose resourceType was read already."""
     if kind == "Patient":
         return _patient(resource)
     reader = _READERS.get(kind) if isinstance(kind, str) else None

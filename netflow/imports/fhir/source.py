@@ -5,17 +5,19 @@
 >>> import_source(store, export, book.ids).summary(); export.tally.summary()  # doctest: +SKIP
 
 `rows()` reads every file once, line by line (`reading`: a line longer than 64 MiB is never held whole),
-turns each resource into its piece (`resources.piece`, in `workers` processes) and sorts the pieces by
-patient in a temporary SQLite file (adapters.fhir_staging); then it yields one row per NET patient, in
-patient order, whose `raw` is a netflow record: the import validates and stores it like a JSON Lines row.
-A line that is not a resource comes out as an unreadable row (quarantined with its file and line).
+turns each resource into its piece (`resources.piece`, in `workers` processes, which hand back a block's
+pieces gathered by patient) and sorts them by patient in a temporary SQLite file (adapters.fhir_staging);
+then it yields one row per NET patient, in patient order, whose `raw` is a netflow record: the import
+validates and stores it like a JSON Lines row. A line that is not a resource comes out as an unreadable
+row (quarantined with its file and line).
 
 Patients are read back LINK_BATCH at a time: the batch's patients whose `Patient` resource is not in the
-export are looked up in one query (`context.linked`: the MRN an earlier import read on it), with the stored
-record of each patient assembling will want (`patients.lookup_mrn`). `parts()` hands them on in parts that
-need no database (`patients.assemble_part`: in this process for `rows()`, in the workers that check the rows
-with NETFLOW_WORKERS > 1, see netflow.imports.rows); the (Patient id, MRN) pairs of a part's complete records
-are kept (`absorb`: `context.link`) before its rows are stored.
+export are looked up in one query (`context.linked`: the MRN an earlier import read on it), then the stored
+records of the batch's patients assembling will want in one more (`context.stored`, `patients.lookup_mrn`).
+`parts()` hands them on in parts that need no database (`patients.assemble_part`: in this process for
+`rows()`, in the workers that check the rows with NETFLOW_WORKERS > 1, see netflow.imports.rows); the
+(Patient id, MRN) pairs of a part's complete records are kept (`absorb`: `context.link`) before its rows
+are stored.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
-from netflow.adapters.fhir_staging import FhirStaging, StagedPiece
+from netflow.adapters.fhir_staging import FhirStaging, Group
 from netflow.domain.record import FieldError
 from netflow.imports.fhir.assemble import Context
 from netflow.imports.fhir.patients import (
@@ -38,16 +40,17 @@ from netflow.imports.fhir.patients import (
     assemble_part,
     collector_paused,
     fhir_id,
+    has_patient,
     lookup_mrn,
 )
-from netflow.imports.fhir.reading import Unreadable, read_bundle, read_files
+from netflow.imports.fhir.reading import read_bundle, read_files
 from netflow.imports.fhir.tally import ResourceTally
 from netflow.imports.formats import Source, SourceRow
 
 __all__ = ["MAX_BUNDLE_BYTES", "MAX_FHIR_ID", "FhirExport"]
 
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # a Bundle is parsed whole: a bigger export comes as NDJSON
-STAGE_BATCH = 5000
+STAGE_BATCH = 5000  # groups staged between two gc.freeze
 LINK_BATCH = 1000  # patients assembled together: one look-up of absent Patients, one write of the links
 
 
@@ -101,23 +104,20 @@ class FhirExport(Source):
         # of the cyclic collector's passes, which would otherwise walk the whole buffer again and again (about
         # a third of the import's time); unfrozen when the export has been read back.
         with FhirStaging() as staging, _frozen():
-            batch: list[StagedPiece] = []
+            staged = 0
             blocks = read_bundle(self.paths[0]) if self.bundle else read_files(self.paths, self.workers)
-            for items, tally in blocks:
-                self.tally.merge(tally)
-                for item in items:
-                    if isinstance(item, Unreadable):
-                        entries.append(SourceRow(item.line_no, None, item.text, FieldError("line", item.why)))
-                    else:
-                        batch.append(item)
-                if len(batch) >= STAGE_BATCH:
-                    staging.add(batch)
-                    batch = []
+            for block in blocks:
+                self.tally.merge(block.tally)
+                entries.extend(SourceRow(item.line_no, None, item.text, FieldError("line", item.why))
+                               for item in block.unreadable)
+                staging.add(block.groups)
+                staged += len(block.groups)
+                if staged >= STAGE_BATCH:
                     gc.freeze()
+                    staged = 0
                 if len(entries) >= size:
                     yield self._part(entries)
                     entries = []
-            staging.add(batch)
             groups = staging.patients()
             while group := list(islice(groups, LINK_BATCH)):
                 entries.extend(self._linked(group))
@@ -127,8 +127,6 @@ class FhirExport(Source):
                     entries = []
             if entries:
                 yield self._part(entries)
-            for kind, count in staging.duplicates().items():
-                self.tally.skip(kind, "duplicate (the last version kept)", count)
 
     def absorb(self, done: Done) -> None:
         """A part assembled: its resource counts, and the (Patient id, MRN) links it read kept."""
@@ -139,15 +137,17 @@ class FhirExport(Source):
     def _part(self, entries: list[SourceRow | StagedPatient]) -> Part:
         return Part(entries, self.context.teams, self.context.default_team)
 
-    def _linked(self, group: list[tuple[str, list[tuple[str, str, bytes]]]]) -> Iterator[StagedPatient]:
+    def _linked(self, group: list[tuple[str, list[Group]]]) -> list[StagedPatient]:
         """A batch of patients with the MRNs of those whose Patient is not in the export (one query) and the
-        stored records assembling will want."""
-        absent = [fhir_id(key) for key, staged in group if not any(kind == "patient" for _, kind, _ in staged)]
+        stored records assembling will want (one query)."""
+        absent = [fhir_id(key) for key, staged in group if not has_patient(staged)]
         known = self.context.linked([found for found in absent if found is not None]) if absent else {}
-        for key, staged in group:
-            known_mrn = known.get(fhir_id(key) or "")
-            mrn = lookup_mrn(staged, known_mrn)
-            yield StagedPatient(key, staged, known_mrn, None if mrn is None else self.context.stored(mrn))
+        known_mrns = [known.get(fhir_id(key) or "") for key, _ in group]
+        wanted = [lookup_mrn(staged, known_mrn) for (_, staged), known_mrn in zip(group, known_mrns, strict=True)]
+        mrns = {mrn for mrn in wanted if mrn is not None}
+        stored = self.context.stored(mrns) if mrns else {}
+        return [StagedPatient(key, staged, known_mrn, None if mrn is None else stored.get(mrn))
+                for (key, staged), known_mrn, mrn in zip(group, known_mrns, wanted, strict=True)]
 
     def changed(self) -> bool:
         try:
