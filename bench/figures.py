@@ -25,6 +25,7 @@ RSS_LIMIT_MB = 400.0
 REMIND_LIMIT_S = 60.0
 RERUN_LIMIT_S = 5.0  # issue 13: a same-day rerun; a next-day run (incremental) within NEXT_DAY_LIMIT_S
 NEXT_DAY_LIMIT_S = 15.0
+WORKLIST_LIMIT_MS = 300.0  # issue 13: a worklist page of a team of 50,000 patients
 EVALUATE_RATIO = 3.0
 DAG_LIMIT_S = 0.5
 FHIR_RATIO = 2.0  # issue 15: a FHIR export's import takes at most twice its JSON Lines import
@@ -97,6 +98,8 @@ class Bench:
                     self.scan(db, size)
                 if "remind" not in skip:
                     self.remind(db, size)
+                    if "worklist" not in skip:
+                        self.worklist(db, size)
                 if "shards" not in skip and size == self.args.shards_size and backend in self.args.shards_backends:
                     self.shards(db, size)
                 if "celery" not in skip and size == self.args.shards_size and backend == "postgresql":
@@ -271,6 +274,36 @@ class Bench:
             self.results.add(Figure(label, wall, "s", size, db.backend, target, ok, seconds,
                                     note=f"peak RSS {max(r.peak_rss_mb for r in measured):.0f} MB; "
                                          f"{_outcome(measured[-1])}"))
+
+    # --- the worklist page, from the standings the remind runs kept -------------------------------
+
+    def worklist(self, db: Database, size: int) -> None:
+        """A page of a team of 50,000 on the next-day run's date (bench/worklist.py); the team put back after."""
+        from bench.worklist import FILTERED, TEAM, TEAM_SIZE, make_team, restore_team, vacuum
+
+        print(f"worklist page: a team of {TEAM_SIZE:,} of {size:,} patients, {db.backend}", flush=True)
+        db.execute(*make_team())
+        try:
+            if db.backend == "postgresql":
+                vacuum(db.name)
+            day = (date.fromisoformat(self.args.as_of) + timedelta(days=1)).isoformat()
+            run = timed([sys.executable, "-m", "bench.worklist", db.url, TEAM, day, str(max(self.args.runs, 5))],
+                        {**self._on(db), "PYTHONPATH": str(ROOT)}, capture=True)
+            data = json.loads(run.stdout.strip().splitlines()[-1])
+        finally:
+            db.execute(*restore_team())
+        same = "equal to the team evaluated whole" if data["same"] else "DIFFERENT from the team evaluated whole"
+        cpu = statistics.median(data["first_cpu"]) * 1000
+        filters = ", ".join(f"{k}={v}" for k, v in FILTERED.items())
+        for label, key, note in (
+                ("worklist page, first", "first", f"{same}; page's own process CPU {cpu:.0f} ms; the team "
+                                                  f"evaluated whole (before) {data['evaluated']:.1f} s"),
+                ("worklist page, filtered", "filtered", filters)):
+            runs = [s * 1000 for s in data[key]]
+            value = statistics.median(runs)
+            self.results.add(Figure(f"{label} (team of {TEAM_SIZE:,})", value, "ms", size, db.backend,
+                                    f"<= {WORKLIST_LIMIT_MS:g} ms", value <= WORKLIST_LIMIT_MS and data["same"],
+                                    runs, note=note))
 
     # --- scale-out -------------------------------------------------------------------------------
 

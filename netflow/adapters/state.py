@@ -27,18 +27,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, Engine, and_, case, false, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from netflow.adapters.bulk import insert_many
-from netflow.adapters.db import as_utc, dialect_insert, scrubbed_errors
+from netflow.adapters.db import as_utc, by_code_point, dialect_insert, scrubbed_errors
 from netflow.adapters.patients import PATIENT_FIELDS, bucket_of
 from netflow.adapters.tables import follow_ups, imaging_studies, patient_state, patients, state_checks, utcnow
 from netflow.batching import IN_LIST, batched
 from netflow.domain.changes import Standing
 from netflow.domain.record import PatientRecord, Scan, scan_of
 
-__all__ = ["FOLLOW_UP_REACH_DAYS", "MARGIN", "PatientStateStore", "WorklistRow"]
+__all__ = ["FOLLOW_UP_REACH_DAYS", "MARGIN", "PAGE_SORTS", "PageFilter", "PatientStateStore", "TeamChanges",
+           "TeamPage", "WorklistRow"]
 
 # Data stamped this long before the last whole check began is looked at again: the longest a writer's
 # transaction may run between stamping its rows and committing them (an import of a million patients takes
@@ -71,6 +72,8 @@ class WorklistRow:
     rule_id: str | None
     recommended_modality: str | None
     last_scan: date | None
+    risk_reasons: tuple[str, ...] = ()
+    care_team: str | None = None
 
 
 def _check_shard(shard: int, shards: int) -> None:
@@ -226,3 +229,291 @@ class PatientStateStore:
         return [WorklistRow(r[0], r[1], int(r[2]),
                             max(0, (as_of - r[3]).days) if r[1] == "overdue" and r[3] is not None else 0,
                             r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
+
+    # The worklist pages: a team's kept standings filtered, counted and sorted in SQL, with what changed since
+    # they were kept (services/worklist_standings.py evaluates those patients on the fly and merges them in).
+
+    def last_check(self) -> datetime | None:
+        """From when on stamped data may be missing from the kept standings: the start of the earliest shard
+        of the shard count checked whole most lately (every one of its shards checked), less MARGIN; None
+        when no shard count was ever checked whole (before the first daily run)."""
+        with self._conn() as conn:
+            return _last_check(conn)
+
+    def changed_since(self, team: str, since: datetime) -> set[str]:
+        """The team's patients whose data was stamped at or after `since` (patients.updated_at, an imaging
+        study's created_at, a follow-up's recorded_at): their kept standings may be out of date."""
+        with self._conn() as conn:
+            return _changed_since(conn, team, since)
+
+    def team_size(self, team: str) -> int:
+        """How many stored patients the team has."""
+        with self._conn() as conn:
+            return _team_size(conn, team)
+
+    def team_changes(self, team: str, as_of: date) -> TeamChanges | None:
+        """What a worklist page of the team on `as_of` must know before it reads the standings, in one
+        transaction: the patients changed since the last whole check (changed_since), the standings that
+        count them in the team, the team totals (team_counts) and size; None before any whole check."""
+        s = patient_state.c
+        with self._conn() as conn:
+            since = _last_check(conn)
+            if since is None:
+                return None
+            changed = _changed_since(conn, team, since)
+            kept: list[WorklistRow] = []
+            for chunk in batched(sorted(changed), IN_LIST):
+                query = select(*_columns()).where(s.care_team == team, s.patient_id.in_(chunk))
+                kept += [_row(r, as_of) for r in conn.execute(query)]
+            groups = [(row[0], int(row[1]), row[2], int(row[3])) for row in conn.execute(
+                select(s.status, s.escalation_level, s.risk_tier, func.count()).where(s.care_team == team)
+                .group_by(s.status, s.escalation_level, s.risk_tier))]
+            return TeamChanges(changed, kept, groups, _team_size(conn, team))
+
+    def team_stale(self, team: str, as_of: date, context: str) -> list[WorklistRow]:
+        """The team's kept standings that do not hold on `as_of`: kept on a later date, under other rules
+        (`context`), or whose next_change has come."""
+        s = patient_state.c
+        stale = or_(s.next_change <= as_of, s.as_of > as_of, s.context != context)
+        return self._rows(select(*_columns()).where(s.care_team == team, stale), as_of)
+
+    def team_standings(self, team: str, patient_ids: Collection[str], as_of: date) -> list[WorklistRow]:
+        """The kept standings of these patients that count them in `team`."""
+        s = patient_state.c
+        rows: list[WorklistRow] = []
+        for chunk in batched(sorted(patient_ids), IN_LIST):
+            rows += self._rows(select(*_columns()).where(s.care_team == team, s.patient_id.in_(chunk)), as_of)
+        return rows
+
+    def moved_out(self, team: str, as_of: date) -> list[WorklistRow]:
+        """Kept standings that count a patient in `team` who is no longer stored or no longer in the team."""
+        s, p = patient_state.c, patients.c
+        query = (select(*_columns()).select_from(patient_state.outerjoin(patients, p.patient_id == s.patient_id))
+                 .where(s.care_team == team, or_(p.patient_id.is_(None), p.care_team != team)))
+        return self._rows(query, as_of)
+
+    def follow_up_patients(self, team: str) -> set[str]:
+        """The team's patients with any follow-up action recorded (in force or not)."""
+        p, f = patients.c, follow_ups.c
+        query = select(f.patient_id).distinct().where(f.patient_id.in_(select(p.patient_id).where(p.care_team == team)))
+        with self._conn() as conn:
+            return set(conn.execute(query).scalars())
+
+    def team_page(self, team: str, as_of: date, context: str, where: PageFilter, *, sort: str, descending: bool,
+                  limit: int, most_stale: int, statuses: Sequence[str], tiers: Sequence[str]) -> TeamPage:
+        """In one pass over the team's kept standings (as a rule): those that do not hold on `as_of` (as
+        team_stale; more than `most_stale` of them: some), and the first `limit` of the others that pass
+        `where`, in the worklist's order `sort` (PAGE_SORTS: services.worklist_query.SORT_KEYS says it in Python,
+        ties by code-point patient_id); `statuses` and `tiers` rank the worklist statuses and risk tiers.
+
+        One ORDER BY of patient_ids puts the stale first, then the others in order (an index holding the
+        columns it reads answers it alone); its LIMIT guesses how many are stale and grows when the guess
+        was short. Then the rows of those patient_ids."""
+        s = patient_state.c
+        stale = or_(s.next_change <= as_of, s.as_of > as_of, s.context != context)
+        flag = case((stale, 1), else_=0)
+        guess = STALE_GUESS
+        while True:
+            with self._conn() as conn:
+                order = _order(conn, sort, descending, statuses, tiers)
+                query = (select(s.patient_id, flag).where(s.care_team == team, or_(stale, _passing(team, as_of, where)))
+                         .order_by(flag.desc(), *order).limit(limit + guess))
+                ids: Sequence[Any] = conn.execute(query).all()
+                rows: dict[str, WorklistRow] = {}
+                for chunk in batched([pid for pid, _ in ids], IN_LIST):
+                    rows.update((r[0], _row(r, as_of)) for r in conn.execute(select(*_columns()).where(
+                        s.patient_id.in_(chunk))))
+            found = TeamPage([rows[pid] for pid, late in ids if late], [rows[pid] for pid, late in ids if not late])
+            if len(ids) < limit + guess or len(found.rows) >= limit or len(found.stale) > most_stale:
+                return found
+            guess = max(2 * guess, len(found.stale) + 1) if len(found.stale) == len(ids) else len(found.stale)
+
+    def team_rows(self, team: str, as_of: date, where: PageFilter) -> list[WorklistRow]:
+        """Every kept standing of the team that passes `where`, in code-point patient_id order."""
+        with self._conn() as conn:
+            query = (select(*_columns()).where(_passing(team, as_of, where))
+                     .order_by(by_code_point(conn, patient_state.c.patient_id)))
+            rows: Sequence[Any] = conn.execute(query).all()
+        return [_row(r, as_of) for r in rows]
+
+    def team_total(self, team: str, as_of: date, where: PageFilter) -> int:
+        """How many of the team's kept standings pass `where`."""
+        query = select(func.count()).select_from(patient_state).where(_passing(team, as_of, where))
+        with self._conn() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _rows(self, query: Any, as_of: date) -> list[WorklistRow]:
+        with self._conn() as conn:
+            return [_row(r, as_of) for r in conn.execute(query)]
+
+
+# The sorts team_page knows (services.worklist_query.SORT_KEYS has "name" too: names are sorted in Python).
+PAGE_SORTS = ("urgency", "mrn", "status", "window", "days_overdue", "risk", "modality", "last_scan")
+IMAGING_WALK = 500
+STALE_GUESS = 500  # team_page's first guess of how many standings are stale (a day's: 0.3 % of 50,000 is 150)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamPage:
+    """What PatientStateStore.team_page found: the stale standings, the first rows of the others that pass
+    the filter, in order."""
+
+    stale: list[WorklistRow]
+    rows: list[WorklistRow]
+
+
+@dataclass(frozen=True, slots=True)
+class PageFilter:
+    """Which kept standings a worklist page lists, as services.worklist_query.WorklistQuery.passes decides for an
+    evaluation: `status` a worklist status ("escalated": overdue at escalation level 2), `overdue_min_days`
+    overdue at least that many days on the page's date; `only` / `without`: patient_ids (the follow-up filter)."""
+
+    status: str | None = None
+    risk: str | None = None
+    overdue_min_days: int | None = None
+    only: frozenset[str] | None = None
+    without: frozenset[str] = frozenset()
+
+
+def _columns() -> list[Any]:
+    s = patient_state.c
+    return [s.patient_id, s.status, s.escalation_level, s.overdue_from, s.window_open, s.window_close, s.risk_tier,
+            s.rule_id, s.recommended_modality, s.last_scan, s.risk_reasons, s.care_team]
+
+
+def _row(r: Any, as_of: date) -> WorklistRow:
+    overdue_days = max(0, (as_of - r[3]).days) if r[1] == "overdue" and r[3] is not None else 0
+    return WorklistRow(r[0], r[1], int(r[2]), overdue_days, r[4], r[5], r[6], r[7], r[8], r[9],
+                       tuple(reason for reason in (r[10] or "").split(",") if reason), r[11])
+
+
+@dataclass(frozen=True, slots=True)
+class TeamChanges:
+    """What PatientStateStore.team_changes found: the team's patients changed since the last whole check,
+    their standings in the team, the team's totals (status, escalation_level, risk_tier, patients) and size."""
+
+    changed: set[str]
+    kept: list[WorklistRow]
+    groups: list[tuple[str, int, str | None, int]]
+    size: int
+
+
+def _last_check(conn: Connection) -> datetime | None:
+    c = state_checks.c
+    by_count: dict[int, dict[int, datetime]] = {}
+    for shards, shard, started in conn.execute(select(c.shards, c.shard, c.started_at)):
+        stamp = as_utc(started)
+        if stamp is not None:
+            by_count.setdefault(int(shards), {})[int(shard)] = stamp
+    complete = [starts for shards, starts in by_count.items() if set(starts) == set(range(shards))]
+    if not complete:
+        return None
+    return min(max(complete, key=lambda starts: max(starts.values())).values()) - MARGIN
+
+
+def _changed_since(conn: Connection, team: str, since: datetime) -> set[str]:
+    p, f = patients.c, follow_ups.c
+    found = set(conn.execute(select(p.patient_id).where(p.care_team == team, p.updated_at >= since)).scalars())
+    others = set(conn.execute(select(f.patient_id).where(f.recorded_at >= since)).scalars())
+    others.update(_imaging_since(conn, since))
+    for chunk in batched(sorted(others - found), IN_LIST):
+        found.update(conn.execute(select(p.patient_id).where(p.care_team == team, p.patient_id.in_(chunk))).scalars())
+    return found
+
+
+def _team_size(conn: Connection, team: str) -> int:
+    return int(conn.execute(select(func.count()).select_from(patients).where(patients.c.care_team == team))
+               .scalar_one())
+
+
+def _imaging_since(conn: Connection, since: datetime) -> set[str]:
+    """Patients with an imaging study stamped at or after `since`, walking back from the newest row by id.
+    Ids grow in the order rows are inserted, and a writer inserts its rows within MARGIN of stamping them
+    (the module docstring): a row stamped before `since - MARGIN` was inserted before `since`, and so was
+    every row before it. Only the rows of the last day or so are read, not the whole table."""
+    i = imaging_studies.c
+    stop = since - MARGIN
+    found: set[str] = set()
+    before: int | None = None
+    while True:
+        query = select(i.id, i.patient_id, i.created_at).order_by(i.id.desc()).limit(IMAGING_WALK)
+        if before is not None:
+            query = query.where(i.id < before)
+        rows = conn.execute(query).all()
+        for row_id, pid, created in rows:
+            stamp = as_utc(created)
+            if stamp is not None and stamp < stop:
+                return found
+            if stamp is None or stamp >= since:
+                found.add(pid)
+            before = row_id
+        if len(rows) < IMAGING_WALK:
+            return found
+
+
+def _passing(team: str, as_of: date, where: PageFilter) -> ColumnElement[bool]:
+    s = patient_state.c
+    overdue = s.status == "overdue"
+    conditions: list[ColumnElement[bool]] = [s.care_team == team]
+    if where.overdue_min_days is not None:
+        conditions += [overdue, s.overdue_from <= as_of - timedelta(days=where.overdue_min_days)]
+        if where.status == "escalated":
+            conditions.append(s.escalation_level >= 2)
+        elif where.status not in (None, "overdue"):
+            conditions.append(false())
+    elif where.status == "escalated":
+        conditions += [overdue, s.escalation_level >= 2]
+    elif where.status == "overdue":
+        conditions += [overdue, s.escalation_level < 2]
+    elif where.status is not None:
+        conditions.append(s.status == where.status)
+    if where.risk is not None:
+        conditions.append(s.risk_tier == where.risk)
+    if where.only is not None:
+        conditions.append(s.patient_id.in_(sorted(where.only)))
+    if where.without:
+        conditions.append(s.patient_id.not_in(sorted(where.without)))
+    return and_(*conditions)
+
+
+def _order(conn: Connection, sort: str, descending: bool, statuses: Sequence[str], tiers: Sequence[str]
+           ) -> list[Any]:
+    """ORDER BY terms equal to the Python sort of services.worklist_query.SORT_KEYS[sort] (reverse when
+    `descending`) over evaluations in code-point patient_id order: a stable sort, so ties keep that order."""
+    s = patient_state.c
+    overdue = s.status == "overdue"
+    rank_of = {name: n for n, name in enumerate(statuses)}
+    whens = [(and_(overdue, s.escalation_level >= 2), rank_of.get("escalated", len(statuses)))]
+    whens += [(s.status == name, n) for name, n in rank_of.items() if name != "escalated"]
+    rank = case(*whens, else_=len(statuses))
+    since_overdue = case((overdue, s.overdue_from))  # days overdue, backwards; NULL when not overdue
+    pid = by_code_point(conn, s.patient_id)
+
+    def nulls_last(column: Any) -> list[tuple[Any, bool]]:
+        return [(case((column.is_(None), 1), else_=0), True), (column, True)]
+
+    keyed = False  # whether the patient_id is part of the key (reversed with it) or only breaks ties
+    keys: list[tuple[Any, bool]]  # (term, ascending)
+    if sort == "mrn":
+        keys, keyed = [], True
+    elif sort == "status":
+        keys = [(rank, True), (since_overdue, True)]
+    elif sort == "window":
+        keys = nulls_last(s.window_open)
+    elif sort == "days_overdue":
+        keys = [(case((overdue, 1), else_=0), True), (since_overdue, False)]
+    elif sort == "risk":
+        tier = case({name: n for n, name in enumerate(tiers)}, value=s.risk_tier, else_=len(tiers))
+        reasons = case((s.risk_reasons == "", 0), else_=func.length(s.risk_reasons)
+                       - func.length(func.replace(s.risk_reasons, ",", "")) + 1)
+        keys = [(tier, True), (reasons, False)]
+    elif sort == "modality":
+        keys = [(by_code_point(conn, func.coalesce(s.recommended_modality, "")), True)]
+    elif sort == "last_scan":
+        keys = nulls_last(s.last_scan)
+    else:  # urgency
+        keys = [(rank, True), (s.escalation_level, False), (since_overdue, True), *nulls_last(s.window_close),
+                *nulls_last(s.window_open)]
+        keyed = True
+    terms = [term.asc() if ascending != descending else term.desc() for term, ascending in keys]
+    return [*terms, pid.desc() if keyed and descending else pid.asc()]

@@ -2,6 +2,7 @@
 
     record_run(db, book, date(2026, 12, 2), "daily-2")              # incremental: only what can have changed
     record_run(db, book, date(2026, 12, 2), "check", full=True)     # everyone (after a rules change, to check)
+    record_run(db, book, date(2026, 12, 1), "first", workers=2)     # a pass over everyone in 2 forked processes
 
 A daily run keeps where each patient stands (`patient_state`, adapters/state.py) with the first date it
 can change (netflow.domain.changes.next_change) and the rules fingerprint it was decided under. The next
@@ -11,16 +12,20 @@ for everyone else nothing can have changed, so no event is due, and the team tot
 standings. The first run of a shard, a replay of an earlier date, a dry run and `full` evaluate
 everyone (so does a run that finds more than a quarter of the shard stale); a replay and a dry run
 keep nothing (their evaluations decided no events), and a run for some teams only does not count as a
-whole check.
+whole check. A pass over everyone that records (`netflow remind`: NETFLOW_WORKERS) can be split over
+forked workers, each a bucket shard that records its own events and standings.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from netflow import __version__
@@ -115,11 +120,6 @@ def _ruleset(book: RuleBook, evaluation: Evaluation) -> RuleSet | None:
     return book[guideline] if guideline is not None and guideline in book.ids else None
 
 
-def _version(book: RuleBook, evaluation: Evaluation) -> str | None:
-    rules = _ruleset(book, evaluation)
-    return None if rules is None else rules.version
-
-
 def _pid(item: tuple[PatientRecord, Evaluation]) -> str:
     return item[0].patient_id
 
@@ -147,6 +147,7 @@ class _Pass:
         """Decide and record each batch's events, then keep the standings (after the events: a crash in
         between leaves a standing behind, evaluated again next run, never ahead)."""
         db, book, result = self.db, self.book, self.result
+        tally: Counter[tuple[str, str, int, str | None]] = Counter()  # patients by what the counts need
         for batch in batched(items, BATCH):
             new: list[NewEvent] = []
             kept: list[Standing] = []
@@ -156,16 +157,15 @@ class _Pass:
                 if self.teams is not None and team not in self.teams:
                     continue
                 self.decided += 1
+                rules = _ruleset(book, evaluation)
                 if count:
-                    result.evaluated += 1
-                    result.by_status[evaluation.status] += 1
-                    if evaluation.status != "invalid":
-                        result.teams.setdefault(team, Counter()).update(team_counters(evaluation))
+                    tally[team, evaluation.status, evaluation.escalation_level, evaluation.risk_tier] += 1
                 if not result.replay:
-                    new.extend(apply_follow_ups(evaluation, past, decide_events(
-                        evaluation, past, _version(book, evaluation)), actions, book, result.events))
+                    decided = decide_events(evaluation, past, None if rules is None else rules.version)
+                    new.extend(apply_follow_ups(evaluation, past, decided, actions, book, result.events)
+                               if actions else decided)
                 if self.keep:
-                    kept.append(standing_of(evaluation, _ruleset(book, evaluation), record))
+                    kept.append(standing_of(evaluation, rules, record))
             if self.dry_run:
                 result.new_events.extend(new)
                 result.events.update(e.kind for e in new)
@@ -173,15 +173,101 @@ class _Pass:
                 result.events.update(e.kind for e in db.ledger.record_events(new, result.as_of, self.run_id))
             if kept:
                 db.state.save(kept, self.context)
+        _add_counts(result, ((*key, n) for key, n in tally.items()))
 
 
-def _everyone(work: _Pass, shard: int, shards: int) -> None:
-    """Evaluate every patient of the shard (and keep each standing, unless the pass keeps nothing)."""
+def _add_counts(result: RecordResult, groups: Iterable[tuple[str | None, str, int, str | None, int]]) -> None:
+    """Add (care_team, status, escalation_level, risk_tier, patients) groups to the counts and team totals."""
+    for team, status, level, tier, n in groups:
+        result.evaluated += n
+        result.by_status[status] += n
+        if status != "invalid":
+            counters = result.teams.setdefault(team or "", Counter())
+            for name in counters_of(status, level, tier):
+                counters[name] += n
+
+
+def _everyone(work: _Pass, shard: int, shards: int, workers: int = 1) -> None:
+    """Evaluate every patient of the shard (and keep each standing, unless the pass keeps nothing); with
+    `workers` > 1, in that many forked processes (see `_forked`)."""
+    db = work.db
+    if workers > 1 and not work.dry_run and "fork" in get_all_start_methods():
+        _forked(work, shard, shards, workers)
+    else:
+        _walk(work, shard, shards)
+    if work.keep and shards == 1 and work.teams is None:
+        db.state.drop_missing()
+
+
+def _walk(work: _Pass, shard: int, shards: int) -> None:
     db = work.db
     with closing(db.ledger.iter_event_history(shard, shards)) as history:
         work.run(work.items(db.patients.stream_records(shard=shard, shards=shards), history), count=True)
-    if work.keep and shards == 1 and work.teams is None:
-        db.state.drop_missing()
+
+
+def _forked(work: _Pass, shard: int, shards: int, workers: int) -> None:
+    """Walk the shard in `workers` forked processes: worker j takes shard `shard + shards * j` of `shards *
+    workers` (the bucket sharding) and records its own events and standings, as a shard of the daily run
+    would (each event is keyed by the database, so the split changes nothing); the parent adds up their counts.
+
+    A first run spends most of its time evaluating and deciding, which the workers share. Fork keeps the
+    start cheap (the rule book inherited) but is unsafe under Airflow's or Celery's threads: `netflow remind`
+    only. A worker's failure is raised here once every worker has stopped; the run is then not finished (no
+    whole check is noted), and a rerun records what is missing."""
+    context = get_context("fork")
+    started = []
+    try:
+        for j in range(workers):
+            reader, writer = context.Pipe(duplex=False)
+            process = context.Process(target=_worker, daemon=True,
+                                      args=(work, shard + shards * j, shards * workers, writer))
+            process.start()
+            writer.close()  # the worker's end: once it exits, reading says so (EOFError)
+            started.append((process, reader))
+        outcomes = [_outcome(process, reader) for process, reader in started]
+    finally:
+        for process, reader in started:
+            if process.is_alive():
+                process.kill()
+            process.join()
+            reader.close()
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    result = work.result
+    for part, decided in outcomes:
+        result.evaluated += part.evaluated
+        result.by_status.update(part.by_status)
+        result.events.update(part.events)
+        for team, counts in part.teams.items():
+            result.teams.setdefault(team, Counter()).update(counts)
+        work.decided += decided
+
+
+def _worker(work: _Pass, shard: int, shards: int, writer: Connection) -> None:
+    """One forked worker: walk its shard, then send (its RecordResult, patients decided) or its exception."""
+    work.db.engine.dispose(close=False)  # the parent's pooled connections are the parent's: open new ones
+    try:
+        _walk(work, shard, shards)
+        message = pickle.dumps((work.result, work.decided), pickle.HIGHEST_PROTOCOL)
+    except BaseException as exc:
+        try:
+            message = pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an exception that cannot be sent: its type only (no patient data)
+            message = pickle.dumps(RuntimeError(f"a recording worker failed: {type(exc).__name__}"))
+    try:
+        writer.send_bytes(message)
+    finally:
+        writer.close()
+
+
+def _outcome(process: Any, reader: Connection) -> Any:
+    """What one worker sent: (RecordResult, decided) or the exception it raised."""
+    try:
+        return pickle.loads(reader.recv_bytes())
+    except EOFError:
+        process.join()
+        return RuntimeError(f"a recording worker stopped (exit code {process.exitcode})")
 
 
 def _changed(work: _Pass, stale: list[str], shard: int, shards: int) -> None:
@@ -190,23 +276,19 @@ def _changed(work: _Pass, stale: list[str], shard: int, shards: int) -> None:
     for chunk in batched(stale, BATCH):
         history = db.ledger.event_history_of(chunk)
         work.run(work.items(db.state.records(chunk), iter(sorted(history.items()))), count=False)
-    for team, status, level, tier, n in db.state.team_counts(shard, shards, work.teams):
-        result.evaluated += n
-        result.by_status[status] += n
-        if status != "invalid":
-            counters = result.teams.setdefault(team or "", Counter())
-            for name in counters_of(status, level, tier):
-                counters[name] += n
+    _add_counts(result, db.state.team_counts(shard, shards, work.teams))
     result.unchanged = result.evaluated - work.decided
     result.full = False
 
 
 def record_run(db: Database, book: RuleBook, as_of: date, run_id: str, *, shard: int = 0, shards: int = 1,
-               teams: frozenset[str] | None = None, dry_run: bool = False, full: bool = False) -> RecordResult:
+               teams: frozenset[str] | None = None, dry_run: bool = False, full: bool = False, workers: int = 1
+               ) -> RecordResult:
     """Evaluate one shard of the cohort and record its new events (nothing is written on a dry run).
 
     Only the patients whose evaluation can have changed since the last run are evaluated, unless `full`.
-    Replaying an earlier date than one already run evaluates everyone but records nothing new.
+    Replaying an earlier date than one already run evaluates everyone but records nothing new. A pass
+    over everyone runs in `workers` forked processes (the CLI's NETFLOW_WORKERS; never under Airflow).
     """
     started = db.state.check_started()  # before anything is read
     result = RecordResult(as_of)
@@ -222,7 +304,7 @@ def record_run(db: Database, book: RuleBook, as_of: date, run_id: str, *, shard:
     if stale is not None:
         _changed(work, stale, shard, shards)
     else:
-        _everyone(work, shard, shards)
+        _everyone(work, shard, shards, workers)
     if keep and teams is None:
         db.state.finish_check(shard, shards, started, as_of)
     return result

@@ -71,13 +71,15 @@ def check(inst: Installation, requested_as_of: str | None, run_date: date, *, al
 
 
 def record(inst: Installation, as_of: date, run_id: str, *, shard: int = 0, shards: int = 1,
-           teams: frozenset[str] | None = None, dry_run: bool = False, full: bool = False) -> RecordResult:
+           teams: frozenset[str] | None = None, dry_run: bool = False, full: bool = False, workers: int = 1
+           ) -> RecordResult:
     """Evaluate one shard of the cohort and record its new events (each once, whatever the shard count).
 
     Only the patients whose evaluation can have changed since the last run are evaluated; `full`
-    evaluates everyone (after a rules change, or to check)."""
+    evaluates everyone (after a rules change, or to check). A pass over everyone forks `workers`
+    processes: for the CLI only (a DAG task shards instead)."""
     return record_run(inst.db, inst.book, as_of, run_id, shard=shard, shards=shards, teams=teams, dry_run=dry_run,
-                      full=full)
+                      full=full, workers=workers)
 
 
 def team_totals(parts: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
@@ -197,10 +199,12 @@ def remind(inst: Installation, as_of: date, run_id: str, *, dry_run: bool = Fals
 
     A dry run records and sends nothing: the digests it would send are built (with the events it
     would record) and, with `eml_dir`, written there as .eml files. The mail settings are checked
-    before anything is recorded. `full`: evaluate every patient, not only those that can have changed."""
+    before anything is recorded. `full`: evaluate every patient, not only those that can have changed.
+    A pass over every patient (a first run, `full`) forks NETFLOW_WORKERS processes (`netflow remind`
+    is the one caller of this function outside the tests; Airflow runs the steps, with one worker)."""
     inst.db.check_ready()
     mailer = None if dry_run else inst.mailer()
-    recorded = record(inst, as_of, run_id, teams=teams, dry_run=dry_run, full=full)
+    recorded = record(inst, as_of, run_id, teams=teams, dry_run=dry_run, full=full, workers=inst.settings.workers)
     parts = [recorded.as_counts()]
     if dry_run:
         built = build_digests(inst.db, inst.settings, inst.book, as_of, run_id, team_totals(parts), teams=teams,

@@ -7,81 +7,65 @@
     search(inst, "MRN00012", ["gi-onc-east"], date(2026, 12, 1))   # MRNs containing it, in these teams
     patient(inst, "MRN0000001", date(2026, 12, 1))         # record, evaluation, history; None if unknown
 
-`worklist` is the one place that filters, counts, sorts and slices a team's patients: today it
-evaluates the team on the date; a precomputed state table can answer the same question later
-without any caller changing. Nothing here writes. The pages (netflow_airflow.worklist) turn these
-values into their models.
+`worklist` is the one place that filters, counts, sorts and slices a team's patients. A page is read
+from where each patient stands (the table the daily run keeps), with the patients whose standing may not
+hold on the page's date evaluated on the fly and merged in (services.worklist_standings): so a page equals
+a page of the team evaluated on its date. Before the first daily run, with more than a quarter of the
+team to evaluate, and for every row at once (the export, the sections page), the team is evaluated as a
+whole. The query, page and row values, the statuses and sort orders are services.worklist_query's
+(re-exported here). Nothing here writes. The pages (netflow_airflow.worklist) turn these values into
+their models.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
+from netflow import __version__
 from netflow.adapters.ledger import EventEntry, RunEntry
 from netflow.adapters.patients import QuarantineRow
 from netflow.cohort import evaluate_cohort, evaluate_patient
 from netflow.domain.evaluation import Evaluation
-from netflow.domain.followups import ACTIONS, FollowUp
+from netflow.domain.followups import FollowUp
 from netflow.domain.metrics import TeamMetrics
 from netflow.domain.record import PatientRecord
 from netflow.installation import Installation
 from netflow.reports.metrics import team_metrics
 from netflow.services.followups import current_follow_ups
+from netflow.services.worklist_query import (
+    FOLLOW_UP_FILTERS,
+    RISK_TIERS,
+    SORT_KEYS,
+    STATUSES,
+    WorklistEntry,
+    WorklistPage,
+    WorklistQuery,
+    count_statuses,
+    follow_up_passes,
+    row_status,
+)
+from netflow.services.worklist_standings import MIN_ON_THE_FLY, entries, page_from_standings
 
 __all__ = ["FOLLOW_UP_FILTERS", "RISK_TIERS", "SORT_KEYS", "STATUSES", "EventEntry", "Overview", "PatientFile",
            "QuarantineRow", "RunEntry", "WorklistEntry", "WorklistPage", "WorklistQuery", "count_statuses",
            "overview", "patient", "patient_id_for_ref", "patient_team", "quarantine", "row_status", "search",
-           "team_names", "visible_teams", "worklist"]
-
-# The worklist's statuses, most urgent first: the evaluation's, with "escalated" for overdue at escalation
-# level 2 (the overview's buckets; `netflow scan` counts both as "overdue").
-STATUSES = ("escalated", "overdue", "due", "due_soon", "not_due", "needs_review", "not_indicated", "completed",
-            "inactive", "invalid")
-RISK_TIERS = ("high", "standard", "low")
-# "none": no follow-up in force; "any": some; or one action.
-FOLLOW_UP_FILTERS = ("none", "any", *ACTIONS)
-_RANK = {status: rank for rank, status in enumerate(STATUSES)}
-_TIER = {tier: rank for rank, tier in enumerate(RISK_TIERS)}
-
-
-def row_status(evaluation: Evaluation) -> str:
-    """The status as the worklist shows and filters it: 'escalated' for overdue at escalation level 2."""
-    if evaluation.status == "overdue" and evaluation.escalation_level >= 2:
-        return "escalated"
-    return evaluation.status
-
-
-def _none_last(value: Any) -> tuple[bool, Any]:
-    return value is None, value
-
-
-def _urgency(ev: Evaluation) -> tuple[Any, ...]:
-    """Most urgent status first, then most escalated and overdue, the earliest window, the MRN."""
-    return (_RANK.get(row_status(ev), len(_RANK)), -ev.escalation_level, -ev.days_overdue,
-            _none_last(ev.window_close), _none_last(ev.window_open), str(ev.patient_id))
-
-
-# key -> sort key of an evaluation (names: the recorded name, casefolded)
-SORT_KEYS: dict[str, Callable[[Evaluation, str], Any]] = {
-    "urgency": lambda ev, name: _urgency(ev),
-    "mrn": lambda ev, name: str(ev.patient_id),
-    "name": lambda ev, name: name,
-    "status": lambda ev, name: (_RANK.get(row_status(ev), len(_RANK)), -ev.days_overdue),
-    "window": lambda ev, name: _none_last(ev.window_open),
-    "days_overdue": lambda ev, name: ev.days_overdue,
-    "risk": lambda ev, name: (_TIER.get(ev.risk_tier or "", len(_TIER)), -len(ev.risk_reasons)),
-    "modality": lambda ev, name: ev.recommended_modality or "",
-    "last_scan": lambda ev, name: _none_last(ev.last_scan),
-}
+           "team_name", "team_names", "visible_teams", "worklist"]
 
 
 def team_names(inst: Installation) -> dict[str, str]:
     """Every care team by key (configured ones by name; keys only patients name, as themselves)."""
     return inst.db.patients.care_team_names()
+
+
+def team_name(inst: Installation, key: str) -> str | None:
+    """One care team's name as team_names gives it (its key when only patients name it); None: no such team.
+    Without reading every patient's team (a page of one team)."""
+    configured = inst.db.patients.care_teams().get(key)
+    if configured is not None:
+        return configured.name
+    return key if inst.db.state.team_size(key) else None
 
 
 def visible_teams(inst: Installation, user: str, *, admin: bool) -> dict[str, str]:
@@ -94,84 +78,24 @@ def visible_teams(inst: Installation, user: str, *, admin: bool) -> dict[str, st
     return {key: name for key, name in names.items() if key in allowed}
 
 
-@dataclass(frozen=True)
-class WorklistQuery:
-    """What to show of a team's worklist. `status` is one of STATUSES; `overdue_min_days` keeps the
-    patients overdue at least that many days (with status "overdue", escalated ones included: the
-    digest's "overdue more than a year" link); `q` a part of an MRN; `page_size` None: every row."""
-
-    status: str | None = None
-    risk: str | None = None
-    follow_up: str | None = None
-    overdue_min_days: int | None = None
-    q: str | None = None
-    sort: str = "urgency"
-    order: str = "asc"
-    page: int = 1
-    page_size: int | None = 50
-
-    def passes(self, ev: Evaluation) -> bool:
-        """Whether the evaluation passes the status, risk, days-overdue and MRN filters."""
-        if self.overdue_min_days is not None:
-            if ev.status != "overdue" or ev.days_overdue < self.overdue_min_days:
-                return False
-            if self.status not in (None, "overdue", row_status(ev)):
-                return False
-        elif self.status is not None and row_status(ev) != self.status:
-            return False
-        if self.risk is not None and ev.risk_tier != self.risk:
-            return False
-        return not self.q or self.q.casefold() in str(ev.patient_id).casefold()
-
-
-@dataclass(frozen=True)
-class WorklistEntry:
-    """One patient of a worklist: the evaluation, the recorded name, the page reference, the follow-up in force."""
-
-    evaluation: Evaluation
-    name: str | None
-    ref: str | None
-    follow_up: FollowUp | None
-
-
-@dataclass(frozen=True)
-class WorklistPage:
-    """One page of a team's worklist: `total` patients pass the filters; `counts` are the whole team's by
-    status (before any filter), with high_risk and under_surveillance as the digest counts them."""
-
-    team: str
-    as_of: date
-    query: WorklistQuery
-    total: int
-    counts: dict[str, int]
-    entries: list[WorklistEntry] = field(default_factory=list)
-
-    @property
-    def pages(self) -> int:
-        size = self.query.page_size
-        return 1 if not size else max(1, -(-self.total // size))
-
-
-def count_statuses(evaluations: Iterable[Evaluation]) -> dict[str, int]:
-    """Patients by worklist status, plus high_risk and under_surveillance (the digest's counters)."""
-    counts = Counter({status: 0 for status in STATUSES})
-    for ev in evaluations:
-        counts[row_status(ev)] += 1
-        if ev.status in ("not_due", "due_soon", "due", "overdue"):
-            counts["under_surveillance"] += 1
-            counts["high_risk"] += ev.risk_tier == "high"
-    return dict(counts)
-
-
 def worklist(inst: Installation, team: str, as_of: date, query: WorklistQuery) -> WorklistPage:
     """A team's patients on `as_of`: counted, filtered, sorted, and the requested page of them."""
+    if query.page_size:
+        found = _from_standings(inst, team, as_of, query)
+        if found is not None:
+            return found
+    return _evaluated(inst, team, as_of, query)
+
+
+def _evaluated(inst: Installation, team: str, as_of: date, query: WorklistQuery) -> WorklistPage:
+    """The page from the team evaluated as a whole on `as_of`."""
     evaluations = list(evaluate_cohort(inst.db, as_of, inst.book, team=team))
     names = inst.db.patients.team_patient_names(team)
     wanted = [ev for ev in evaluations if query.passes(ev)]
     follow: dict[str, FollowUp] | None = None
     if query.follow_up in FOLLOW_UP_FILTERS:
         follow = current_follow_ups(inst, [str(ev.patient_id) for ev in wanted], as_of)
-        wanted = [ev for ev in wanted if _follow_up_passes(follow.get(str(ev.patient_id)), query.follow_up)]
+        wanted = [ev for ev in wanted if follow_up_passes(follow.get(str(ev.patient_id)), query.follow_up)]
     sort = SORT_KEYS.get(query.sort, SORT_KEYS["urgency"])
     wanted.sort(key=lambda ev: sort(ev, (names.get(str(ev.patient_id)) or "").casefold()),
                 reverse=query.order == "desc")
@@ -181,25 +105,13 @@ def worklist(inst: Installation, team: str, as_of: date, query: WorklistQuery) -
     else:
         chosen = wanted
     return WorklistPage(team, as_of, query, len(wanted), count_statuses(evaluations),
-                        _entries(inst, chosen, names, as_of, follow))
+                        entries(inst, chosen, names, as_of, follow))
 
 
-def _follow_up_passes(current: FollowUp | None, wanted: str | None) -> bool:
-    if wanted == "none":
-        return current is None
-    if wanted == "any":
-        return current is not None
-    return current is not None and current.action == wanted
-
-
-def _entries(inst: Installation, evaluations: list[Evaluation], names: dict[str, str | None], as_of: date,
-             follow: dict[str, FollowUp] | None = None) -> list[WorklistEntry]:
-    ids = [str(ev.patient_id) for ev in evaluations]
-    refs = inst.db.patients.refs(ids)
-    if follow is None:
-        follow = current_follow_ups(inst, ids, as_of) if ids else {}
-    return [WorklistEntry(ev, names.get(pid), refs.get(pid), follow.get(pid)) for ev, pid in zip(evaluations, ids,
-                                                                                                  strict=True)]
+def _from_standings(inst: Installation, team: str, as_of: date, query: WorklistQuery) -> WorklistPage | None:
+    """The page from the kept standings (services.worklist_standings); None: evaluate the whole team. The
+    engine's version and MIN_ON_THE_FLY are read here, at the call, so that one place sets them."""
+    return page_from_standings(inst, team, as_of, query, engine=__version__, min_on_the_fly=MIN_ON_THE_FLY)
 
 
 def search(inst: Installation, fragment: str, teams: Collection[str], as_of: date, limit: int = 50
@@ -214,7 +126,7 @@ def search(inst: Installation, fragment: str, teams: Collection[str], as_of: dat
         if record is not None:
             evaluations.append(evaluate_patient(inst.db, record, as_of, inst.book))
             names[pid] = record.name
-    return _entries(inst, evaluations, names, as_of)
+    return entries(inst, evaluations, names, as_of)
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,10 @@ def _team(site: Site, team_key: str) -> tuple[Team, list[Team]]:
 def build_team_worklist(site: Site, team_key: str, as_of: date, filters: WorklistFilters, *,
                         paged: bool = True) -> TeamWorklist:
     """One page of the team's whole worklist on `as_of` (every page when `paged` is False: the export)."""
-    team, _ = _team(site, team_key)
+    name = queries.team_name(site.inst, team_key)
+    if name is None:
+        raise UnknownTeam("no such care team")
+    team = Team(key=team_key, name=name)
     found = queries.worklist(site.inst, team_key, as_of, query_of(filters, paged=paged))
     rows = entry_rows(found.entries, book=site.book, phi_level=site.config.phi_level,
                       worklist_url=site.config.worklist_url)

@@ -113,6 +113,21 @@ def test_the_set_based_selection_equals_the_reference_over_a_varied_cohort(db: D
     db.dispose()
 
 
+def test_the_selection_equals_the_reference_for_a_section_of_thousands_of_events(
+        db: Database) -> None:
+    rng = random.Random(8)
+    crowd = [NewEvent(pid, "gi-onc-east", kind, "k", None, payload(rng, pid, kind))
+             for n in range(2500) for pid in [f"{rng.choice(IDS)}/{n}"] for kind in [rng.choice(["overdue", "due"])]]
+    with db.transaction() as tx:
+        tx.ledger.record_events(crowd, D, "day-1")
+        batch = tx.ledger.digest_batches(["gi-onc-east"], 3)["gi-onc-east"]
+
+    expected = reference(db, "gi-onc-east", 3)
+    assert shown(batch.selection) == shown(expected)
+    assert batch.selection.counts == expected.counts and max(expected.counts.values()) > 1100
+    db.dispose()
+
+
 def test_one_update_puts_the_events_read_in_their_teams_digest_and_nothing_else(db: Database) -> None:
     new = varied_events(seed=5, count=120)
     with db.transaction() as tx:

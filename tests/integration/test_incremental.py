@@ -285,5 +285,39 @@ def test_shards_recorded_incrementally_add_up_to_one_full_run(pair: tuple[Databa
     assert totals[0] == 0 and totals[-1] > 0
 
 
+def test_runs_over_everyone_in_forked_workers_record_what_one_process_does(pair: tuple[Database, Database],
+                                                                           clock: Clock) -> None:
+    forked, single = pair
+    people = [_patient(f"P{i:02d}", f"202{4 + i % 3}-{1 + i % 10:02d}-15") for i in range(16)]
+    for db in pair:
+        store(db, people, clock.data())
+    for day in range(3):  # a first run, then runs over everyone with a history to merge
+        clock.next_day()
+        as_of = START + timedelta(days=150 * day)
+        many = record_run(forked, BOOK, as_of, f"run-{day}", full=True, workers=2)
+        one = record_run(single, BOOK, as_of, f"run-{day}", full=True)
+        assert counts(many) == counts(one) and many.evaluated == 16, day
+        assert recorded(forked) == recorded(single), day
+        assert standings(forked) == standings(single), day
+    assert len(recorded(forked)) > 16
+
+
+def test_a_failing_worker_fails_the_run_and_leaves_the_check_unfinished(pair: tuple[Database, Database],
+                                                                        clock: Clock,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    db, _ = pair
+    store(db, [_patient(f"P{i:02d}", "2026-01-15") for i in range(8)], clock.data())
+    monkeypatch.setattr("netflow.reminders.recording.decide_events", _fail)
+
+    with pytest.raises(ValueError, match="no events today"):
+        record_run(db, BOOK, START, "run-1", workers=2)
+
+    assert db.state.stale(START, "any") is None  # the next run evaluates everyone again
+
+
+def _fail(*_: Any) -> list[Any]:
+    raise ValueError("no events today")
+
+
 def _patient(pid: str, last_ct: str) -> dict[str, Any]:
     return record(patient_id=pid, imaging=[scan(last_ct)])

@@ -1,15 +1,19 @@
 """The outbox questions (adapters/outbox.py) on SQLite and PostgreSQL: note an error without counting, list,
-requeue failed messages with who and when (issue 16)."""
+requeue failed messages with who and when (issue 16); the ledger records each event once."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import cast
 
 import pytest
+from sqlalchemy import select
 
 from netflow.adapters.database import Database
 from netflow.adapters.db import upgrade
+from netflow.adapters.tables import events
+from netflow.domain.events import NewEvent
 from netflow.errors import InputError
 from netflow.installation import Installation
 from netflow.services.outbox import counts, listing, retry
@@ -73,4 +77,21 @@ def test_requeue_puts_only_failed_messages_back_and_records_who_and_when(db: Dat
     assert first.last_error is not None and first.last_error.startswith("requeued by dr. ops at ")
     assert first.last_error.endswith("UTC after 2 attempt(s); before: 554 refused")
     assert retry(inst, None, by="ops").requeued == []
+    db.dispose()
+
+
+def test_recording_events_another_run_recorded_returns_only_the_new_ones(db: Database) -> None:
+    def due(pid: str, note: str) -> NewEvent:
+        return NewEvent(pid, "team-1", "due", "2026-11-01", D, {"patient_id": pid, "note": note})
+
+    first = [due("P1", "a"), due("P2", "b")]
+    assert db.ledger.record_events(first, D, "r1") == first
+    both = [due("P2", "again"), due("P3", "c"), due("P4", "c"), due("P1", "again")]
+
+    assert db.ledger.record_events(both, D, "r2") == [both[1], both[2]]
+
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(events.c.patient_id, events.c.run_id, events.c.payload).order_by(events.c.id))
+        stored = [(pid, run, json.loads(payload)["note"]) for pid, run, payload in rows]
+    assert stored == [("P1", "r1", "a"), ("P2", "r1", "b"), ("P3", "r2", "c"), ("P4", "r2", "c")]
     db.dispose()

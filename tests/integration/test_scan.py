@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections import defaultdict
@@ -152,7 +153,8 @@ def test_the_shards_partition_the_cohort(migrated_engine: Engine, tmp_path: Path
     assert sum(len(part) for part in parts) == len(whole)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"team": "gi-onc-east"}, {"shard": 1, "shards": 2}], ids=["all", "team", "shard"])
+@pytest.mark.parametrize("kwargs", [{}, {"team": "gi-onc-east"}, {"shard": 1, "shards": 2}],
+                         ids=["all", "team", "shard"])
 def test_id_ranges_cut_the_cohort_into_even_parts_in_code_point_order(migrated_engine: Engine, tmp_path: Path,
                                                                       kwargs: dict[str, Any]) -> None:
     """The forked scan's ranges: ascending cuts (ids starting with 'é', 'M', 'm', 'z' sort by code point on
@@ -163,7 +165,7 @@ def test_id_ranges_cut_the_cohort_into_even_parts_in_code_point_order(migrated_e
     cuts = store.id_cuts(5, **kwargs)
     assert len(cuts) == 4 and cuts == sorted(cuts) and len(set(cuts)) == 4
     bounds: list[str | None] = [None, *cuts, None]
-    parts = [scanned(migrated_engine, as_of, id_range=(low, high), **kwargs) for low, high in zip(bounds, bounds[1:])]
+    parts = [scanned(migrated_engine, as_of, id_range=pair, **kwargs) for pair in itertools.pairwise(bounds)]
     assert [line for part in parts for line in part] == whole
     step = -(-len(whole) // 5)
     assert [len(part) for part in parts[:-1]] == [step] * 4 and 0 < len(parts[-1]) <= step
