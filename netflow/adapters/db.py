@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "DatabaseError",
+    "IdRange",
     "SchemaState",
     "scrubbed_errors",
     "alembic_config",
@@ -52,6 +53,7 @@ __all__ = [
     "upgrade",
     "url_from_parts",
     "utcnow",
+    "within",
 ]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -302,3 +304,13 @@ def dialect_insert(conn: Connection, table: Any) -> Any:
 def by_code_point(conn: Connection, column: Any) -> Any:
     """Order by code point, as Python compares strings (PostgreSQL's default collation may not)."""
     return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+IdRange = tuple[str | None, str | None]  # (low, high): low <= patient_id < high in code-point order; None: open
+
+
+def within(key: Any, id_range: IdRange) -> list[Any]:
+    """The conditions low <= key < high for the bounds given (none for an open end); `key` an expression
+    that compares in code-point order (`by_code_point`)."""
+    low, high = id_range
+    return [*(() if low is None else (key >= low,)), *(() if high is None else (key < high,))]

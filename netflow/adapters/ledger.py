@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 
 from netflow.adapters.bulk import insert_many
-from netflow.adapters.db import as_utc, by_code_point, dialect_insert, scrubbed_errors
+from netflow.adapters.db import IdRange, as_utc, by_code_point, dialect_insert, scrubbed_errors, within
 from netflow.adapters.tables import events, outbox, patients, runs, utcnow
 from netflow.batching import IN_LIST, batched
 from netflow.domain.digest_sections import LONG_OVERDUE_DAYS, DigestItem, Selection
@@ -356,15 +356,17 @@ class Ledger:
         with self._writer() as w:
             return w.recent_runs(limit)
 
-    def iter_event_history(self, shard: int = 0, shards: int = 1) -> Generator[tuple[str, list[PastEvent]]]:
-        """Every patient's recorded events, grouped by patient, in code-point patient_id order (streamed
-        on a connection of its own, closed when the stream ends or is closed)."""
+    def iter_event_history(self, shard: int = 0, shards: int = 1, id_range: IdRange = (None, None)
+                           ) -> Generator[tuple[str, list[PastEvent]]]:
+        """Every patient's (of the shard, in `id_range`) recorded events, grouped by patient, in code-point
+        patient_id order (streamed on a connection of its own, closed when the stream ends or is closed)."""
         query = select(events.c.patient_id, events.c.kind, events.c.event_key, events.c.payload)
         if shards > 1:
             query = query.join(patients, patients.c.patient_id == events.c.patient_id).where(
                 patients.c.bucket % shards == shard)
         with scrubbed_errors(), self.engine.connect() as conn:
-            query = query.order_by(by_code_point(conn, events.c.patient_id))
+            key = by_code_point(conn, events.c.patient_id)
+            query = query.where(*within(key, id_range)).order_by(key)
             current: str | None = None
             group: list[PastEvent] = []
             for patient_id, kind, key, payload in conn.execute(query, execution_options={"yield_per": 5000}):

@@ -41,7 +41,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from netflow.adapters import streaming
 from netflow.adapters.bulk import insert_many
-from netflow.adapters.db import by_code_point, dialect_insert, scrubbed_errors
+from netflow.adapters.db import IdRange, by_code_point, dialect_insert, scrubbed_errors, within
 from netflow.adapters.tables import (
     BUCKETS,
     care_teams,
@@ -55,8 +55,6 @@ from netflow.adapters.tables import (
 from netflow.batching import IN_LIST, batched
 from netflow.domain.record import FieldError, PatientRecord, Scan
 from netflow.domain.teams import ROLES, CareTeam
-
-IdRange = tuple[str | None, str | None]  # (low, high): low <= patient_id < high in code-point order; None: open
 
 __all__ = ["PATIENT_FIELDS", "IdRange", "PatientStore", "PatientWriter", "QuarantineEntry", "QuarantineRow",
            "bucket_of", "new_ref", "patient_values", "record_hash"]
@@ -486,12 +484,6 @@ def _cohort_filter(team: str | None, shard: int, shards: int) -> ColumnElement[b
     return and_(True, *conditions)
 
 
-def _in_range(key: Any, id_range: IdRange) -> list[ColumnElement[bool]]:
-    """low <= key < high for the bounds given, `key` an expression compared in code-point order."""
-    low, high = id_range
-    return [*(() if low is None else (key >= low,)), *(() if high is None else (key < high,))]
-
-
 def _patients_query(conn: Connection, where: ColumnElement[bool], id_range: IdRange = (None, None)) -> Select[Any]:
     """The patients in PATIENT_FIELDS columns, by patient_id.
 
@@ -502,7 +494,7 @@ def _patients_query(conn: Connection, where: ColumnElement[bool], id_range: IdRa
     columns = [patients.c[name] for name in PATIENT_FIELDS]
     pid = patients.c.patient_id
     key = pid.collate("C") if conn.dialect.name == "postgresql" else pid.concat("")
-    return select(*columns).where(where, *_in_range(key, id_range)).order_by(key)
+    return select(*columns).where(where, *within(key, id_range)).order_by(key)
 
 
 def _imaging_query(conn: Connection, where: ColumnElement[bool] | None,
@@ -513,7 +505,7 @@ def _imaging_query(conn: Connection, where: ColumnElement[bool] | None,
     imaging alone (studies of patients not in the database are skipped by the merge)."""
     i = imaging_studies.c
     key = by_code_point(conn, i.patient_id)
-    query = select(i.patient_id, i.date, i.modality, i.id).where(*_in_range(key, id_range))
+    query = select(i.patient_id, i.date, i.modality, i.id).where(*within(key, id_range))
     if where is not None:
         query = query.join_from(imaging_studies, patients, patients.c.patient_id == i.patient_id).where(where)
     return query.order_by(key, i.date, i.modality)

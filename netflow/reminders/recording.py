@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from netflow import __version__
 from netflow.adapters.database import Database
+from netflow.adapters.db import IdRange
 from netflow.batching import batched
 from netflow.cohort import team_guidelines
 from netflow.domain.changes import Standing, rules_fingerprint, standing_of
@@ -199,28 +200,30 @@ def _everyone(work: _Pass, shard: int, shards: int, workers: int = 1) -> None:
         db.state.drop_missing()
 
 
-def _walk(work: _Pass, shard: int, shards: int) -> None:
+def _walk(work: _Pass, shard: int, shards: int, id_range: IdRange = (None, None)) -> None:
     db = work.db
-    with closing(db.ledger.iter_event_history(shard, shards)) as history:
-        work.run(work.items(db.patients.stream_records(shard=shard, shards=shards), history), count=True)
+    with closing(db.ledger.iter_event_history(shard, shards, id_range)) as history:
+        work.run(work.items(db.patients.stream_records(shard=shard, shards=shards, id_range=id_range), history),
+                 count=True)
 
 
 def _forked(work: _Pass, shard: int, shards: int, workers: int) -> None:
-    """Walk the shard in `workers` forked processes: worker j takes shard `shard + shards * j` of `shards *
-    workers` (the bucket sharding) and records its own events and standings, as a shard of the daily run
-    would (each event is keyed by the database, so the split changes nothing); the parent adds up their counts.
+    """Walk the shard in `workers` forked processes: worker j takes range j of the shard's patient ids cut
+    in `workers` (`id_cuts`: each reads only its part of the tables) and records its own events and
+    standings, as a shard of the daily run would (each event is keyed by the database, so the split changes
+    nothing); the parent adds up their counts.
 
     A first run spends most of its time evaluating and deciding, which the workers share. Fork keeps the
     start cheap (the rule book inherited) but is unsafe under Airflow's or Celery's threads: `netflow remind`
     only. A worker's failure is raised here once every worker has stopped; the run is then not finished (no
     whole check is noted), and a rerun records what is missing."""
+    cuts: list[str | None] = list(work.db.patients.id_cuts(workers, shard=shard, shards=shards))
     context = get_context("fork")
     started = []
     try:
-        for j in range(workers):
+        for id_range in zip([None, *cuts], [*cuts, None], strict=True):
             reader, writer = context.Pipe(duplex=False)
-            process = context.Process(target=_worker, daemon=True,
-                                      args=(work, shard + shards * j, shards * workers, writer))
+            process = context.Process(target=_worker, daemon=True, args=(work, shard, shards, id_range, writer))
             process.start()
             writer.close()  # the worker's end: once it exits, reading says so (EOFError)
             started.append((process, reader))
@@ -244,11 +247,11 @@ def _forked(work: _Pass, shard: int, shards: int, workers: int) -> None:
         work.decided += decided
 
 
-def _worker(work: _Pass, shard: int, shards: int, writer: Connection) -> None:
-    """One forked worker: walk its shard, then send (its RecordResult, patients decided) or its exception."""
+def _worker(work: _Pass, shard: int, shards: int, id_range: IdRange, writer: Connection) -> None:
+    """One forked worker: walk its range, then send (its RecordResult, patients decided) or its exception."""
     work.db.engine.dispose(close=False)  # the parent's pooled connections are the parent's: open new ones
     try:
-        _walk(work, shard, shards)
+        _walk(work, shard, shards, id_range)
         message = pickle.dumps((work.result, work.decided), pickle.HIGHEST_PROTOCOL)
     except BaseException as exc:
         try:
