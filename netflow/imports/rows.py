@@ -162,9 +162,6 @@ def _validate_patients(chunk: Iterable[SourceRow], guidelines: Collection[str], 
         if row.missing:  # a FHIR patient's missing pieces, said in FHIR's words, replace "is required"
             missing = {error.field for error in row.missing}
             record, errors = None, [*row.missing, *(e for e in errors if e.field not in missing)]
-        elif record is not None and row.scan_sources:
-            record = replace(record, imaging=tuple(Scan(scan.date, scan.modality, source, key) for scan, (source, key)
-                                                   in zip(record.imaging, row.scan_sources, strict=True)))
         named = {error.field for error in errors}  # a field the engine refused is not refused twice
         errors.extend(error for error in feed_errors(row.raw, today, record) if error.field not in named)
         if record is not None:  # valid, but a count the database's INTEGER cannot hold is refused too
@@ -210,9 +207,20 @@ def _checked(rows: Iterable[SourceRow], guidelines: Collection[str], today: date
         if record is None:
             checked.append((_record_key(row.raw), None, "", (), _quarantined(source, row, errors)))
             continue
-        scans = tuple((s.date, s.modality, s.source, s.source_key) for s in dict.fromkeys(record.imaging))
+        scans = _scans(record, row.scan_sources)
         checked.append((record.patient_id, patient_values(record), record_hash(record), scans, None))
     return checked
+
+
+def _scans(record: PatientRecord, sources: tuple[tuple[str, str], ...]) -> tuple[ScanValues, ...]:
+    """The record's imaging, no scan twice (by date and modality, the first kept), each with where it came from:
+    its own source, or for a FHIR record the one `sources` gives in the same order (no second record made)."""
+    if not sources:
+        return tuple((s.date, s.modality, s.source, s.source_key) for s in dict.fromkeys(record.imaging))
+    first: dict[tuple[date, str], ScanValues] = {}
+    for scan, (source, key) in zip(record.imaging, sources, strict=True):
+        first.setdefault((scan.date, scan.modality), (scan.date, scan.modality, source, key))
+    return tuple(first.values())
 
 
 def _store_patients(tx: PatientWriter, *, read: int, checked: list[Checked], now: datetime) -> ImportCounts:

@@ -3,8 +3,9 @@
 >>> for block in read_file(Path("Observation.ndjson"), workers=2): block.groups, block.unreadable   # doctest: +SKIP
 
 The importing process only cuts each file into blocks of whole lines (about BLOCK_BYTES: one read, no
-per-line work); a block's lines are split, parsed (orjson, then the stdlib for what orjson refuses, to take
-or explain it) and each resource turned into its piece (`resources.piece`), in worker processes when
+per-line work); a block's lines are split, and each resource turned into its piece: decoded straight into it
+(`typed.typed_piece`) in the common case, else parsed (orjson, then the stdlib for what orjson refuses, to take
+or explain it) and read (`resources.piece`); in worker processes when
 `workers` > 1 (blocks come back in file order; see netflow.imports.workers). A block's pieces come back
 gathered by patient, each patient's as one marshalled group (`patients.group_of`): what crosses between
 the processes and into the staging is one value per patient and block, not one per resource. A line longer
@@ -23,8 +24,9 @@ import orjson
 
 from netflow.adapters.fhir_staging import StagedGroup
 from netflow.imports.fhir.patients import HeldPiece, collector_paused, group_of
-from netflow.imports.fhir.resources import READ_TYPES, Piece, piece_of
+from netflow.imports.fhir.resources import READ_TYPES, Piece, Skip, piece_of
 from netflow.imports.fhir.tally import ResourceTally
+from netflow.imports.fhir.typed import typed_piece
 from netflow.imports.workers import in_order
 
 __all__ = ["MAX_LINE_BYTES", "Block", "Unreadable", "read_bundle", "read_file", "read_files"]
@@ -80,7 +82,12 @@ def read_block(name: str, first: int, data: bytes | None) -> Block:
             if not lines[-1]:
                 lines.pop()  # after the last newline
             for line_no, line in enumerate(lines, start=first):
-                if line.strip():
+                if not line.strip():
+                    continue
+                found = typed_piece(line)  # the common case, decoded straight into what is read
+                if found is not None:
+                    _add(name, line_no, *found, tally, pieces)
+                else:  # any other: parsed whole, as it is given
                     _item(name, line_no, *_parse(line), tally, pieces, unreadable)
         return Block(_grouped(pieces), unreadable, tally)
 
@@ -120,13 +127,30 @@ def _item(name: str, line_no: int, resource: Any, why: str | None, text: str | N
         tally.unreadable += 1
         unreadable.append(Unreadable(line_no, f"{name} line {line_no} {why}", json.dumps(text)))
         return
+    try:
+        found = piece_of(resource, kind_of_resource)
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:  # a shape no FHIR resource has
+        tally.unreadable += 1  # kept whole in quarantine; the message names the type only (no patient data)
+        unreadable.append(Unreadable(line_no, f"{name} line {line_no} is a {_named(kind_of_resource)} whose "
+                                              f"elements do not have FHIR's shape ({type(exc).__name__})",
+                                     json.dumps(json.dumps(resource))))
+        return
+    _add(name, line_no, kind_of_resource, resource.get("id"), found, tally, pieces)
+
+
+def _named(kind_of_resource: str) -> str:
+    """A resourceType as it may appear in a message: a known one, else "resource"."""
+    return kind_of_resource if kind_of_resource in _KINDS else "resource"
+
+
+def _add(name: str, line_no: int, kind_of_resource: str, rid: Any, found: Piece | Skip, tally: ResourceTally,
+         pieces: list[tuple[str, HeldPiece]]) -> None:
+    """A resource's piece added to `pieces` (or its skip counted), under its id."""
     kind = _KINDS.get(kind_of_resource, "other")
     tally.read[kind] += 1
-    found = piece_of(resource, kind_of_resource)
     if not isinstance(found, Piece):
         tally.skip(kind, found.reason)
         return
-    rid = resource.get("id")
     patient = found.patient
     if not isinstance(rid, str) or not rid:  # no id: nothing refers to it, it is a resource of its own
         rid = f"#{name}:{line_no}"

@@ -12,7 +12,7 @@ it is, and validation names the field. The codes are in `codes` and documented i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from netflow.imports.fhir import codes
@@ -61,7 +61,11 @@ def _text(concept: Any) -> str:
 def _subject(resource: dict[str, Any], field: str = "subject") -> str | None:
     """'Patient/<id>' from a reference, whatever base URL it carries."""
     ref = resource.get(field)
-    text = ref.get("reference") if isinstance(ref, dict) else None
+    return _patient_reference(ref.get("reference") if isinstance(ref, dict) else None)
+
+
+def _patient_reference(text: Any) -> str | None:
+    """'Patient/<id>' from a reference's text, whatever base URL it carries."""
     if not isinstance(text, str):
         return None
     if text.startswith("Patient/") and len(text) > 8 and text.find("/", 8) < 0:  # the usual 'Patient/<id>'
@@ -79,8 +83,13 @@ def _day(value: Any) -> Any:
 
 def _extension(resource: dict[str, Any]) -> dict[str, Any]:
     """netflow's extension's values by sub-extension url (docs/fhir.md)."""
+    return _extension_values(resource.get("extension"))
+
+
+def _extension_values(extensions: Any) -> dict[str, Any]:
+    """netflow's extension's values by sub-extension url, from a resource's list of extensions."""
     found: dict[str, Any] = {}
-    for ext in resource.get("extension") or ():
+    for ext in extensions or ():
         if isinstance(ext, dict) and ext.get("url") == codes.NETFLOW_EXTENSION:
             for part in ext.get("extension") or ():
                 if isinstance(part, dict) and isinstance(part.get("url"), str):
@@ -108,9 +117,14 @@ def _name(names: Any) -> str | None:
     chosen = next((n for n in names if isinstance(n, dict) and n.get("use") == "official"), names[0])
     if not isinstance(chosen, dict):
         return None
-    if isinstance(chosen.get("text"), str):
-        return str(chosen["text"])
-    parts = [*(g for g in chosen.get("given") or () if isinstance(g, str)), chosen.get("family")]
+    return _name_of(chosen.get("text"), chosen.get("given") or (), chosen.get("family"))
+
+
+def _name_of(text: Any, given: Iterable[Any], family: Any) -> str | None:
+    """A HumanName's text, else its given names and family."""
+    if isinstance(text, str):
+        return str(text)
+    parts = [*(g for g in given if isinstance(g, str)), family]
     return " ".join(p for p in parts if isinstance(p, str)) or None
 
 
@@ -175,12 +189,17 @@ def _value(field: str, resource: dict[str, Any]) -> Any:
             return resource[key]
     concept = resource.get("valueCodeableConcept")
     if field == "grade":
-        return next((codes.GRADE_VALUES[c] for _, c in _codings(concept) if c in codes.GRADE_VALUES),
-                    codes.GRADE_VALUES.get(_text(concept).strip().upper(), _text(concept).strip() or None))
+        return _grade([c for _, c in _codings(concept)], _text(concept))
     if field == "lymphovascular_invasion":
         found = _codes(concept, codes.SNOMED)
         return True if codes.PRESENT in found else False if codes.ABSENT in found else _text(concept) or None
     return next((c for _, c in _codings(concept)), _text(concept).strip() or None)
+
+
+def _grade(found: list[str], text: str) -> Any:
+    """The grade of a histologic grade's codes, else of its words (as given when they name none)."""
+    return next((codes.GRADE_VALUES[c] for c in found if c in codes.GRADE_VALUES),
+                codes.GRADE_VALUES.get(text.strip().upper(), text.strip() or None))
 
 
 def _imaging_study(resource: dict[str, Any], patient: str) -> Piece | Skip:
