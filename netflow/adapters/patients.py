@@ -431,6 +431,18 @@ class PatientStore:
         with self._reading() as r:
             return r.refs(patient_ids)
 
+    def refresh_statistics(self) -> None:
+        """PostgreSQL: ANALYZE the tables an import looks up (patients, imaging, quarantine), so that a table
+        grown since its last statistics is still read by its index (nothing on SQLite, whose planner needs none).
+
+        A growing table whose statistics are stale is planned as tiny: the import's per-chunk lookups of known
+        ids then scan the whole table (measured at 300k patients: 191 ms a chunk by a sequential scan against
+        32 ms by the index), and a 1M import takes minutes more, as much as autovacuum's timing decides."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        with scrubbed_errors(), self.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE patients, imaging_studies, quarantine")
+
     def stream_records(self, team: str | None = None, shard: int = 0, shards: int = 1,
                        batch: int = 1000, id_range: IdRange = (None, None)) -> Iterator[PatientRecord]:
         """Every stored patient (of `team`, of shard `shard` of `shards`, with low <= patient_id < high for

@@ -83,6 +83,7 @@ def import_source(store: PatientStore, source: Source, guidelines: Collection[st
     opened (`Source.changed`); else SourceChanged: the chunk being read is rolled back, the chunks
     committed before stay (their rows are whole, valid imports), and the message says how many rows."""
     total = ImportCounts()
+    analyze_at = chunk_size  # the database's statistics refreshed after the first chunk, then each doubling
     try:
         for write in _chunks(source, guidelines, chunk_size, workers, clock):
             # the chunk's rows and statements live until it is committed: no collector walking them (a third
@@ -91,6 +92,9 @@ def import_source(store: PatientStore, source: Source, guidelines: Collection[st
                 counts = write(tx)
                 _refuse_if_changed(source)  # inside the transaction: this chunk is rolled back
             total += counts
+            if total.read >= analyze_at:
+                store.refresh_statistics()
+                analyze_at = 2 * total.read
             if on_rows is not None:
                 on_rows(counts.read)
         _refuse_if_changed(source)

@@ -186,3 +186,23 @@ def test_a_small_file_with_two_workers_is_checked_here_and_counted_alike(migrate
     path = write_jsonl(tmp_path / "p.jsonl", [record(patient_id="T1"), "[1, 2", record(patient_id="T2", grade=9)])
     assert import_source(PatientStore(migrated_engine), open_source(path), GUIDELINES, workers=2) == ImportCounts(
         3, 1, 0, 0, 2)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_import_refreshes_the_statistics_of_the_tables_it_looks_up(postgres_url: str,
+                                                                                tmp_path: Path) -> None:
+    """Stale statistics plan a grown table as tiny: its lookups become sequential scans (minutes at 1M).
+    The import analyzes after its first chunk and each doubling: never analyzed, reltuples would be -1."""
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        load(engine, mixed_file(tmp_path / "mixed.jsonl", size=120), chunk_size=7)
+        with engine.connect() as conn:
+            analyzed = dict(conn.exec_driver_sql(
+                "SELECT relname, reltuples FROM pg_class WHERE relname IN ('patients', 'imaging_studies', "
+                "'quarantine') AND relkind = 'r'").all())
+            stored = {table: conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one() for table in analyzed}
+    finally:
+        engine.dispose()
+    assert set(analyzed) == {"patients", "imaging_studies", "quarantine"}
+    assert all(stored[table] > 0 and analyzed[table] >= stored[table] / 2 for table in analyzed), (analyzed, stored)
