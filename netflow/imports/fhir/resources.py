@@ -129,16 +129,22 @@ def _name_of(text: Any, given: Iterable[Any], family: Any) -> str | None:
 
 
 def _condition(resource: dict[str, Any], patient: str) -> Piece | Skip:
-    icd = _codes(resource.get("code"), codes.ICD10CM)
-    onset = _day(resource.get("onsetDateTime") or resource.get("recordedDate"))
+    return condition_piece(patient, _codes(resource.get("code"), codes.ICD10CM),
+                           _day(resource.get("onsetDateTime") or resource.get("recordedDate")),
+                           lambda: (c for s in resource.get("bodySite") or () for c in _codes(s, codes.SNOMED)),
+                           lambda: _extension(resource).get("gastric-type"))
+
+
+def condition_piece(patient: str, icd: list[str], onset: Any, body_sites: Callable[[], Iterable[str]],
+                    gastric_type: Callable[[], Any]) -> Piece | Skip:
+    """A Condition's piece from its ICD-10-CM codes and onset (both readers: the dict one here, the typed one
+    in typed.py); the body site's SNOMED codes and the gastric type are read only for a NET condition."""
     for code in icd:
         if (net := codes.net_condition(code)) is not None:
             site, poor = net
             if site is None:
-                site = next((codes.BODY_SITES[c] for s in resource.get("bodySite") or ()
-                             for c in _codes(s, codes.SNOMED) if c in codes.BODY_SITES), None)
-            return Piece(patient, "net", {"site": site, "poor": poor, "date": onset,
-                                          "gastric_type": _extension(resource).get("gastric-type")})
+                site = next((codes.BODY_SITES[c] for c in body_sites() if c in codes.BODY_SITES), None)
+            return Piece(patient, "net", {"site": site, "poor": poor, "date": onset, "gastric_type": gastric_type()})
     if any(codes.secondary_net(code) for code in icd):
         return Piece(patient, "recurrence", {"date": onset})
     syndrome = next((s for code in icd if (s := codes.syndrome_of(code)) is not None), None)

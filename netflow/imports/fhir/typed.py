@@ -30,6 +30,7 @@ from netflow.imports.fhir.resources import (
     _modality,
     _name_of,
     _patient_reference,
+    condition_piece,
 )
 
 __all__ = ["typed_piece"]
@@ -214,22 +215,9 @@ def _patient(r: Any, _: str) -> Piece | Skip:
 
 
 def _condition(r: Any, patient: str) -> Piece | Skip:
-    icd = _codes(r.code, codes.ICD10CM)
-    onset = _day(r.onsetDateTime or r.recordedDate)
-    for code in icd:
-        if (net := codes.net_condition(code)) is not None:
-            site, poor = net
-            if site is None:
-                site = next((codes.BODY_SITES[c] for s in r.bodySite or ()
-                             for c in _codes(s, codes.SNOMED) if c in codes.BODY_SITES), None)
-            return Piece(patient, "net", {"site": site, "poor": poor, "date": onset,
-                                          "gastric_type": _extension_values(r.extension).get("gastric-type")})
-    if any(codes.secondary_net(code) for code in icd):
-        return Piece(patient, "recurrence", {"date": onset})
-    syndrome = next((s for code in icd if (s := codes.syndrome_of(code)) is not None), None)
-    if syndrome is not None:
-        return Piece(patient, "syndrome", {"syndrome": syndrome})
-    return Skip("not a NET, recurrence or syndrome code")
+    return condition_piece(patient, _codes(r.code, codes.ICD10CM), _day(r.onsetDateTime or r.recordedDate),
+                           lambda: (c for s in r.bodySite or () for c in _codes(s, codes.SNOMED)),
+                           lambda: _extension_values(r.extension).get("gastric-type"))
 
 
 def _procedure(r: Any, patient: str) -> Piece | Skip:
